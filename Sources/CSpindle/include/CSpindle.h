@@ -1,0 +1,37 @@
+#ifndef CSPINDLE_H
+#define CSPINDLE_H
+// <features.h> first for the same reason as in CURing/shim.h (glibc layouts must match SwiftGlibc).
+#include <features.h>
+#include <liburing.h>
+#include <stdint.h>
+
+/// The per-thread "current worker" pointer. A C `__thread` variable is one instruction to read,
+/// cheaper than a pthread key or a Swift task-local on the enqueue path.
+void *spindle_current_worker(void);
+void spindle_set_current_worker(void *worker);
+
+/// The per-thread "current event loop" pointer, for the same reason.
+void *spindle_current_loop(void);
+void spindle_set_current_loop(void *loop);
+
+/// The kernel thread id of the calling thread (gettid is _GNU_SOURCE-only in glibc headers).
+int32_t spindle_gettid(void);
+
+/// Names the calling thread (at most 15 bytes are kept by the kernel).
+void spindle_set_thread_name(const char *name);
+
+/// Number of CPUs in the calling thread's affinity mask, or 0 if it cannot be read.
+int32_t spindle_affinity_cpu_count(void);
+
+/// Pins the calling thread to the first `count` CPUs of its current mask (0 on success).
+int32_t spindle_restrict_affinity(int32_t count);
+
+/// IOSQE_* flags are macros Swift cannot import.
+static inline uint32_t spindle_iosqe_cqe_skip_success(void) { return IOSQE_CQE_SKIP_SUCCESS; }
+
+/// Whether the CQ ring reported an overflow (completions waiting in the kernel's backlog).
+static inline int spindle_cq_overflowed(struct io_uring *ring) {
+    return (IO_URING_READ_ONCE(*ring->sq.kflags) & IORING_SQ_CQ_OVERFLOW) != 0;
+}
+
+#endif

@@ -1,0 +1,236 @@
+// The public lifecycle of a Runtime: spawn, run (asyncio.run), shutdown, introspection, and
+// delayed jobs (`Task.sleep`) through Swift's SchedulingExecutor hook.
+
+import CSpindle
+import Glibc
+import Synchronization
+@_spi(ExperimentalScheduling) import _Concurrency
+
+/// What a shutdown had to leave behind.
+public struct ShutdownReport: Sendable, Equatable {
+    /// Spawned tasks still running when the grace period ended. They were cancelled; their
+    /// remaining jobs run on Swift's global executor instead of this runtime.
+    public var abandonedTasks: Int
+    /// Workers still inside a job when shutdown gave up waiting for them; their threads exit
+    /// as soon as that job returns.
+    public var stuckWorkers: Int
+}
+
+extension Runtime {
+    /// The runtime whose worker thread the caller is on, or nil on any other thread.
+    public static var current: Runtime? {
+        guard let raw = spindle_current_worker() else { return nil }
+        return Unmanaged<Worker>.fromOpaque(raw).takeUnretainedValue().runtime
+    }
+
+    /// The index of the worker the caller runs on, or nil off the workers.
+    public static var currentWorkerIndex: Int? {
+        guard let raw = spindle_current_worker() else { return nil }
+        return Unmanaged<Worker>.fromOpaque(raw).takeUnretainedValue().index
+    }
+
+    /// Whether the caller is running on one of this runtime's workers.
+    public var isCurrent: Bool {
+        guard let raw = spindle_current_worker() else { return false }
+        return Unmanaged<Worker>.fromOpaque(raw).takeUnretainedValue().runtime === self
+    }
+
+    static var isOnSpindleThread: Bool {
+        spindle_current_worker() != nil || spindle_current_loop() != nil
+    }
+
+    /// A snapshot of the runtime's counters.
+    public func metrics() -> RuntimeMetrics {
+        RuntimeMetrics(
+            workers: workers.map(\.counters.snapshot),
+            injectorDepth: injector.count,
+            foreignWakeups: foreignWakeups.load(ordering: .relaxed),
+            liveSpawnedTasks: registry.liveCount)
+    }
+
+    // MARK: Spawning
+
+    /// Starts a task on this runtime. Shutdown cancels it if it is still running.
+    ///
+    /// - Throws: ``SpindleError/shutDown`` once shutdown has begun.
+    @discardableResult
+    public func spawn<Success: Sendable>(
+        name: String? = nil,
+        priority: TaskPriority? = nil,
+        _ operation: sending @escaping () async -> Success
+    ) throws(SpindleError) -> Task<Success, Never> {
+        let id = try registry.reserve()
+        let registry = self.registry
+        let task = Task(name: name, executorPreference: self, priority: priority) {
+            defer { registry.finish(id) }
+            return await operation()
+        }
+        registry.attach(id, task)
+        return task
+    }
+
+    /// Starts a throwing task on this runtime. Shutdown cancels it if it is still running.
+    ///
+    /// - Throws: ``SpindleError/shutDown`` once shutdown has begun.
+    @discardableResult
+    public func spawn<Success: Sendable>(
+        name: String? = nil,
+        priority: TaskPriority? = nil,
+        _ operation: sending @escaping () async throws -> Success
+    ) throws(SpindleError) -> Task<Success, any Error> {
+        let id = try registry.reserve()
+        let registry = self.registry
+        let task = Task(name: name, executorPreference: self, priority: priority) {
+            defer { registry.finish(id) }
+            return try await operation()
+        }
+        registry.attach(id, task)
+        return task
+    }
+
+    // MARK: run (asyncio.run)
+
+    /// Starts a runtime, runs `operation` on it, then shuts it down: tasks started with
+    /// `spawn` that are still running are cancelled and given `gracePeriod` to finish, the
+    /// workers stop and their rings close. Returns the operation's value or rethrows its error.
+    /// Cancelling the calling task cancels `operation`.
+    ///
+    /// - Throws: ``SpindleError/nestedRun`` when called from a thread of a running Spindle
+    ///   runtime or event loop; the errors of ``init(workers:name:)``; or `operation`'s error.
+    public static func run<Success: Sendable>(
+        workers: Int? = nil,
+        gracePeriod: Duration = .seconds(10),
+        _ operation: sending @escaping () async throws -> Success
+    ) async throws -> Success {
+        if isOnSpindleThread { throw SpindleError.nestedRun }
+        let runtime = try Runtime(workers: workers)
+        let task = Task(executorPreference: runtime) { try await operation() }
+        let result = await withTaskCancellationHandler {
+            await task.result
+        } onCancel: {
+            task.cancel()
+        }
+        await runtime.shutdown(gracePeriod: gracePeriod)
+        return try result.get()
+    }
+
+    /// The blocking form of ``run(workers:gracePeriod:_:)-swift.type.method`` for synchronous
+    /// code such as a synchronous `main`: the calling thread waits until everything is done.
+    public static func run<Success: Sendable>(
+        workers: Int? = nil,
+        gracePeriod: Duration = .seconds(10),
+        _ operation: sending @escaping () async throws -> Success
+    ) throws -> Success {
+        if isOnSpindleThread { throw SpindleError.nestedRun }
+        let runtime = try Runtime(workers: workers)
+        let outcome = Mutex<Result<Success, any Error>?>(nil)
+        let done = Gate()
+        Task(executorPreference: runtime) {
+            let result: Result<Success, any Error>
+            do { result = .success(try await operation()) } catch { result = .failure(error) }
+            outcome.withLock { $0 = result }
+            done.open()
+        }
+        done.wait()
+        runtime.shutdownBlocking(gracePeriod: gracePeriod)
+        return try outcome.withLock { $0! }.get()
+    }
+
+    // MARK: Shutdown
+
+    /// Stops the runtime: refuses new spawns, cancels the spawned tasks still running, waits up
+    /// to `gracePeriod` for them, then stops the workers and closes their rings. Calling it
+    /// again, or concurrently, waits for the first call's outcome.
+    ///
+    /// Safe to call from a task running on this runtime; the workers then exit once that task
+    /// suspends or finishes.
+    @discardableResult
+    public func shutdown(gracePeriod: Duration = .seconds(10)) async -> ShutdownReport {
+        guard beginShutdown() else { return waitForOtherShutdown() }
+        let deadline = monotonicNanos() &+ gracePeriod.clampedNanoseconds
+        while registry.liveCount > 0 && monotonicNanos() < deadline {
+            do {
+                try await Task.sleep(for: .milliseconds(1))
+            } catch {
+                usleep(1_000)  // the caller was cancelled; keep honouring the grace period
+            }
+        }
+        return stopWorkers(abandoned: registry.liveCount)
+    }
+
+    /// ``shutdown(gracePeriod:)`` for synchronous callers (blocks the calling thread).
+    @discardableResult
+    public func shutdownBlocking(gracePeriod: Duration = .seconds(10)) -> ShutdownReport {
+        guard beginShutdown() else { return waitForOtherShutdown() }
+        let deadline = monotonicNanos() &+ gracePeriod.clampedNanoseconds
+        while registry.liveCount > 0 && monotonicNanos() < deadline {
+            usleep(1_000)
+        }
+        return stopWorkers(abandoned: registry.liveCount)
+    }
+
+    /// Returns true for the one caller that moves the runtime out of `running`.
+    private func beginShutdown() -> Bool {
+        guard state.compareExchange(
+            expected: Self.running, desired: Self.shuttingDown, ordering: .sequentiallyConsistent
+        ).exchanged else { return false }
+        for task in registry.close() { task.cancel() }
+        return true
+    }
+
+    private func stopWorkers(abandoned: Int) -> ShutdownReport {
+        state.store(Self.stopping, ordering: .sequentiallyConsistent)
+        for worker in workers { worker.ring.wake() }
+        var stuck = 0
+        if isCurrent {
+            // We are on a worker: it cannot join itself. The threads exit on their own.
+            for thread in threads { pthread_detach(thread.handle) }
+        } else if allExited.wait(deadline: monotonicNanos() &+ 1_000_000_000) {
+            for thread in threads { thread.join() }
+        } else {
+            // A worker is stuck inside a job that does not return. Never hang: leave it.
+            stuck = workerCount - exitedWorkers
+            for thread in threads { pthread_detach(thread.handle) }
+        }
+        let report = ShutdownReport(abandonedTasks: abandoned, stuckWorkers: stuck)
+        shutdownReport.withLock { $0 = report }
+        shutdownDone.open()
+        return report
+    }
+
+    private func waitForOtherShutdown() -> ShutdownReport {
+        if !isCurrent { shutdownDone.wait() }
+        return shutdownReport.withLock { $0 } ?? ShutdownReport(abandonedTasks: 0, stuckWorkers: 0)
+    }
+}
+
+// MARK: Delayed jobs
+
+@_spi(ExperimentalScheduling)
+extension Runtime: SchedulingExecutor {
+    /// Runs `job` at `instant` on `clock`. Swift calls this for `Task.sleep` in tasks that run
+    /// on this runtime. The deadline is never early; it is late by at most the job in progress
+    /// on the worker that holds the timer.
+    public func enqueue<C: Clock>(
+        _ job: consuming ExecutorJob, at instant: C.Instant, tolerance: C.Duration?, clock: C
+    ) {
+        enqueue(job, after: clock.now.duration(to: instant), tolerance: tolerance, clock: clock)
+    }
+
+    /// Runs `job` after `delay` on `clock`.
+    public func enqueue<C: Clock>(
+        _ job: consuming ExecutorJob, after delay: C.Duration, tolerance: C.Duration?, clock: C
+    ) {
+        let job = UnownedJob(job)
+        guard let duration = delay as? Duration else {
+            // A clock whose durations are not `Duration` cannot be mapped to our deadlines;
+            // run the job now rather than never (no such clock ships with Swift).
+            enqueue(ExecutorJob(job))
+            return
+        }
+        let now = monotonicNanos()
+        let nanos = duration.clampedNanoseconds
+        let deadline = nanos >= UInt64.max - now ? UInt64.max - 1 : now + nanos
+        scheduleTimer(job, deadline: deadline)
+    }
+}

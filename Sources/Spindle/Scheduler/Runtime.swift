@@ -1,0 +1,269 @@
+// The work-stealing runtime: N workers, a global injection queue, the idle set, and the
+// plumbing that makes it a Swift `TaskExecutor`.
+//
+// Swift concurrency hands the runtime jobs: a task's first run and every resumption after an
+// `await`. `enqueue` puts a job in the best queue: the current worker's LIFO slot when called on
+// one of our workers (a wake-up or spawn from running code), otherwise the injector plus at most
+// one wake-up of a parked worker. Workers run, steal and park as Worker.swift describes.
+//
+// Lifecycle: running -> shuttingDown (spawn refuses, spawned tasks are cancelled and given a
+// grace period) -> stopping (workers finish the job in hand and exit) -> stopped. Jobs that still
+// arrive or remain after the workers exit are handed to Swift's global executor, so a late
+// continuation resume can never be lost or leave a task hanging.
+
+import CSpindle
+import Glibc
+import Synchronization
+@_spi(ExperimentalScheduling) import _Concurrency
+
+/// A multi-threaded, work-stealing executor for Swift concurrency.
+///
+/// ```swift
+/// let sum = try await Runtime.run(workers: 2) {
+///     try await withThrowingTaskGroup(of: Int.self) { group in
+///         for i in 0..<1_000 { group.addTask { i } }
+///         return try await group.reduce(0, +)
+///     }
+/// }
+/// ```
+///
+/// Work reaches the runtime through task executor preference: `Task(executorPreference:)`,
+/// `withTaskExecutorPreference(_:)`, `runtime.spawn(_:)`, and everything structured inside them
+/// (`async let`, task-group children, nonisolated async functions, default actors). A plain
+/// `Task {}` does not inherit a preference; use `spawn`, or install Spindle as the process-wide
+/// default executor with ``Spindle/installAsDefaultExecutor(workers:)``.
+public final class Runtime: TaskExecutor, @unchecked Sendable {
+    // @unchecked Sendable: all stored properties are immutable after init, Sendable, or atomic;
+    // `threads` is written once in init before any other thread can see `self`'s workers run
+    // user code, and read only by the single caller that wins the transition to `stopping`.
+
+    /// Number of worker threads.
+    public let workerCount: Int
+    /// Set once in init, before any worker thread starts (thread creation orders that write
+    /// before every read on the workers), and never changed.
+    private(set) var workers: [Worker] = []
+    let injector = Injector()
+    let idle: Idle
+    let registry = TaskRegistry()
+    private(set) var threads: [OSThread] = []
+    private let exitedCount = Atomic<Int>(0)
+    var exitedWorkers: Int { exitedCount.load(ordering: .acquiring) }
+    let shutdownReport = Mutex<ShutdownReport?>(nil)
+    let shutdownDone = Gate()
+    let allExited = Gate()
+    let foreignWakeups = Atomic<UInt64>(0)
+    let orphanedJobs = Atomic<UInt64>(0)
+
+    private let remoteTimers = Mutex(TimerHeap())
+    /// Earliest deadline in `remoteTimers`, `.max` when empty. Written inside its lock; read
+    /// without it by workers deciding whether to look (a stale value only delays the look until
+    /// the next maintenance tick or park, and a new earlier deadline wakes a parked worker).
+    private let remoteDeadline = Atomic<UInt64>(.max)
+
+    static let running = 0, shuttingDown = 1, stopping = 2, stopped = 3
+    /// Lifecycle state. Sequentially consistent: enqueue's "push, then check stopped" and the
+    /// last worker's "set stopped, then drain" must not both miss each other.
+    let state = Atomic<Int>(0)
+
+    /// Starts a runtime with `workers` threads (default: the CPUs this process may use,
+    /// honouring its affinity mask and cgroup CPU quota).
+    ///
+    /// - Throws: ``SpindleError/invalidWorkerCount(_:)`` for a count below 1;
+    ///   ``SpindleError/ioUringUnavailable(errno:reason:)`` when the kernel refuses io_uring;
+    ///   ``SpindleError/threadCreationFailed(errno:)`` when threads cannot be started.
+    public init(workers: Int? = nil, name: String = "spindle") throws(SpindleError) {
+        let count = workers ?? WorkerCount.available()
+        guard count >= 1 else { throw SpindleError.invalidWorkerCount(count) }
+        workerCount = count
+        idle = Idle(workerCount: count)
+        // Workers need `self`, so they are created after the stored properties are set.
+        self.workers = (0..<count).map { Worker(index: $0, runtime: self) }
+        try start(name: name)
+    }
+
+    private func start(name: String) throws(SpindleError) {
+        let failures = Mutex<SpindleError?>(nil)
+        let ready = Atomic<Int>(0)
+        let started = Gate()
+        var spawned: [OSThread] = []
+        for worker in workers {
+            do throws(SpindleError) {
+                let thread = try OSThread.spawn(name: "\(name)-\(worker.index)") { [self] in
+                    do throws(SpindleError) {
+                        try worker.prepare()
+                    } catch {
+                        failures.withLock { $0 = $0 ?? error }
+                    }
+                    // Acquire-release: the last thread to arrive opens the gate after every
+                    // other thread's `prepare` (and failure record) is visible.
+                    if ready.add(1, ordering: .acquiringAndReleasing).newValue == workerCount {
+                        started.open()
+                    }
+                    // Wait until every worker has its ring (or someone failed), so that no
+                    // worker tries to wake a sibling whose ring does not exist yet.
+                    started.wait()
+                    if failures.withLock({ $0 }) == nil {
+                        worker.run()
+                    }
+                    workerExited()
+                }
+                spawned.append(thread)
+            } catch {
+                failures.withLock { $0 = $0 ?? error }
+                // Threads already started will wait forever for the missing ones: count the
+                // missing ones as arrived so the gate opens and they exit.
+                let missing = workerCount - spawned.count
+                if ready.add(missing, ordering: .acquiringAndReleasing).newValue == workerCount {
+                    started.open()
+                }
+                break
+            }
+        }
+        threads = spawned
+        started.wait()
+        if let failure = failures.withLock({ $0 }) {
+            state.store(Self.stopped, ordering: .sequentiallyConsistent)
+            for thread in spawned { thread.join() }
+            throw failure
+        }
+    }
+
+    private func workerExited() {
+        // Acquire-release: the last worker out sees every other worker's drain.
+        if exitedCount.add(1, ordering: .acquiringAndReleasing).newValue == workerCount {
+            state.store(Self.stopped, ordering: .sequentiallyConsistent)
+            drainInjectorAfterStop()
+            allExited.open()
+        }
+    }
+
+    var isStopping: Bool { state.load(ordering: .relaxed) >= Self.stopping }
+
+    /// Whether the runtime has been asked to shut down (spawn now fails).
+    public var isShutDown: Bool { state.load(ordering: .sequentiallyConsistent) != Self.running }
+
+    // MARK: Executor
+
+    /// Schedules a job. Called by Swift concurrency; not meant to be called directly.
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        if let raw = spindle_current_worker() {
+            let scheduled = Unmanaged<Worker>.fromOpaque(raw)._withUnsafeGuaranteedRef { worker -> Bool in
+                guard worker.runtime === self, !isStopping else { return false }
+                worker.schedule(job)
+                return true
+            }
+            if scheduled { return }
+        }
+        scheduleRemote(job)
+    }
+
+    private func scheduleRemote(_ job: UnownedJob) {
+        if state.load(ordering: .sequentiallyConsistent) == Self.stopped {
+            orphan([job])
+            return
+        }
+        injector.push(job)
+        if state.load(ordering: .sequentiallyConsistent) == Self.stopped {
+            drainInjectorAfterStop()
+            return
+        }
+        notifyParked(from: nil)
+    }
+
+    /// Wakes one parked worker if the wake-up rule says work is waiting and nobody looks for it.
+    func notifyParked(from sender: Worker?) {
+        guard let index = idle.workerToNotify() else { return }
+        workers[index].ring.wake()
+        if let sender {
+            sender.counters.wakeupsSent.bump()
+        } else {
+            foreignWakeups.add(1, ordering: .relaxed)
+        }
+    }
+
+    /// Whether any queue holds a job (the last searcher's re-check before it sleeps).
+    var hasPendingWork: Bool {
+        if !injector.isEmpty { return true }
+        for worker in workers where !worker.queue.isEmpty { return true }
+        return false
+    }
+
+    // MARK: Timers
+
+    /// Schedules `job` to run at `deadline` (CLOCK_MONOTONIC nanoseconds).
+    func scheduleTimer(_ job: UnownedJob, deadline: UInt64) {
+        if let raw = spindle_current_worker() {
+            let scheduled = Unmanaged<Worker>.fromOpaque(raw)._withUnsafeGuaranteedRef { worker -> Bool in
+                guard worker.runtime === self, !isStopping else { return false }
+                worker.scheduleTimer(job, deadline: deadline)
+                return true
+            }
+            if scheduled { return }
+        }
+        if isStopping {
+            orphan([job])
+            return
+        }
+        let becameEarliest = remoteTimers.withLock { heap -> Bool in
+            let previous = heap.nextDeadline
+            heap.insert(job, deadline: deadline)
+            // Release inside the lock: a worker that reads the new value and takes the lock sees the entry.
+            remoteDeadline.store(heap.nextDeadline, ordering: .releasing)
+            return deadline < previous
+        }
+        if becameEarliest, let index = idle.anySleeper() {
+            // A parked worker must recompute its park timeout to include the new deadline.
+            workers[index].ring.wake()
+            foreignWakeups.add(1, ordering: .relaxed)
+        }
+    }
+
+    var remoteTimerDeadline: UInt64 { remoteDeadline.load(ordering: .acquiring) }
+
+    /// Moves due timers from the shared heap to `worker`. Called by the worker itself.
+    func fireRemoteTimers(on worker: Worker) {
+        // Acquire: pairs with the release store made under the heap's lock.
+        let earliest = remoteDeadline.load(ordering: .acquiring)
+        if earliest == .max { return }
+        let now = monotonicNanos()
+        if earliest > now { return }
+        let due: [UnownedJob] = remoteTimers.withLock { heap in
+            var due: [UnownedJob] = []
+            while let job = heap.popDue(now: now) { due.append(job) }
+            remoteDeadline.store(heap.nextDeadline, ordering: .releasing)
+            return due
+        }
+        for job in due { worker.acceptDueTimer(job) }
+    }
+
+    // MARK: Shutdown plumbing
+
+    /// Hands jobs that can no longer run here to Swift's global executor, so their tasks still
+    /// finish (their executor preference keeps pointing here, so each later resumption takes
+    /// the same route).
+    func orphan(_ jobs: [UnownedJob]) {
+        if jobs.isEmpty { return }
+        orphanedJobs.add(UInt64(jobs.count), ordering: .relaxed)
+        let global = globalConcurrentExecutor
+        let globalIsSelf = (global as AnyObject) === self
+        for job in jobs {
+            if globalIsSelf {
+                // Spindle is the process's default executor and is gone: run in place.
+                job.runSynchronously(on: asUnownedTaskExecutor())
+            } else {
+                global.enqueue(job)
+            }
+        }
+    }
+
+    private func drainInjectorAfterStop() {
+        var leftovers: [UnownedJob] = []
+        while let job = injector.pop() { leftovers.append(job) }
+        leftovers.append(contentsOf: remoteTimers.withLock { heap in
+            defer { remoteDeadline.store(.max, ordering: .releasing) }
+            return heap.removeAll()
+        })
+        orphan(leftovers)
+    }
+}

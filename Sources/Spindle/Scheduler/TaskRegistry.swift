@@ -1,0 +1,86 @@
+// The tasks started with `spawn`, so that shutdown can cancel what is still running and wait
+// for it (asyncio.run's and Tokio's "owned tasks").
+//
+// A slab of slots behind one lock: `reserve` before the task exists (so a task that finishes
+// before `attach` cannot leave a stale entry), `attach` its handle, `finish` from the task's own
+// last step. Each slot has a generation, so a late `attach` can never land in a reused slot.
+// Closing hands back every live handle for cancellation; later reservations fail.
+
+import Synchronization
+
+protocol CancellableTask: Sendable {
+    func cancel()
+}
+
+extension Task: CancellableTask {}
+
+final class TaskRegistry: Sendable {
+    private struct Slot {
+        var generation: UInt32 = 0
+        var isLive = false
+        var handle: (any CancellableTask)? = nil
+    }
+
+    private struct Slab {
+        var slots: [Slot] = []
+        var free: [Int] = []
+        var live = 0
+        var closed = false
+    }
+
+    private let slab = Mutex(Slab())
+
+    var liveCount: Int { slab.withLock { $0.live } }
+
+    /// Reserves a slot for a task about to be created; fails once the registry is closed.
+    func reserve() throws(SpindleError) -> UInt64 {
+        let id: UInt64? = slab.withLock { slab in
+            if slab.closed { return nil }
+            let index: Int
+            if let reused = slab.free.popLast() {
+                index = reused
+            } else {
+                index = slab.slots.count
+                slab.slots.append(Slot())
+            }
+            slab.slots[index].isLive = true
+            slab.live += 1
+            return UInt64(slab.slots[index].generation) << 32 | UInt64(index)
+        }
+        guard let id else { throw SpindleError.shutDown }
+        return id
+    }
+
+    /// Stores the handle of the task created for `id`. If the registry closed in between, the
+    /// task is cancelled at once, as shutdown did for the others.
+    func attach(_ id: UInt64, _ handle: some CancellableTask) {
+        let cancelNow = slab.withLock { slab -> Bool in
+            let index = Int(id & 0xFFFF_FFFF)
+            guard slab.slots[index].generation == UInt32(id >> 32), slab.slots[index].isLive else {
+                return false  // already finished
+            }
+            slab.slots[index].handle = handle
+            return slab.closed
+        }
+        if cancelNow { handle.cancel() }
+    }
+
+    /// Called by the task itself when its operation returns.
+    func finish(_ id: UInt64) {
+        slab.withLock { slab in
+            let index = Int(id & 0xFFFF_FFFF)
+            guard slab.slots[index].generation == UInt32(id >> 32), slab.slots[index].isLive else { return }
+            slab.slots[index] = Slot(generation: slab.slots[index].generation &+ 1)
+            slab.free.append(index)
+            slab.live -= 1
+        }
+    }
+
+    /// Refuses new tasks and returns the handles of those still running.
+    func close() -> [any CancellableTask] {
+        slab.withLock { slab in
+            slab.closed = true
+            return slab.slots.compactMap { $0.isLive ? $0.handle : nil }
+        }
+    }
+}

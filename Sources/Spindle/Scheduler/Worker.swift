@@ -1,0 +1,254 @@
+// One worker: an OS thread that runs jobs from its LIFO slot and local queue, takes from the
+// injector, steals from other workers, and parks in its own io_uring when there is nothing to do.
+//
+// A tick is one job. The order in which a tick looks for work (design.md, "A worker's loop"):
+// 1. every 61 ticks, the injector first (global work is never starved) and the ring without
+//    waiting (completions are never starved by a busy queue);
+// 2. the LIFO slot: the job this worker most recently made runnable runs next, for message-
+//    passing locality, but at most 3 times in a row; then the slot's job goes to the back of the
+//    local queue, so two tasks that wake each other cannot starve the rest;
+// 3. the local queue, oldest first;
+// 4. a batch from the injector;
+// 5. search: steal half of a random victim's queue (at most half the workers search at once);
+// 6. park in the ring until a completion, the next timer, or a wake-up.
+// Due timers are checked between jobs whenever some are pending, and the job they wake goes to
+// the LIFO slot, so only the job in progress can delay a timer.
+//
+// A yield (a job enqueuing itself while it runs) goes to the back of the local queue, never to
+// the LIFO slot, or `Task.yield()` would hand the worker straight back to the yielder.
+//
+// Only the worker's own thread touches the members marked "owner only"; other threads reach a
+// worker through its queue (steal), its ring (wake) and its counters (relaxed reads).
+
+import CSpindle
+import Synchronization
+
+final class Worker: @unchecked Sendable {
+    // @unchecked Sendable: members marked "owner only" are used only on the worker's thread (the
+    // thread that set itself as `spindle_current_worker`); the others are Sendable or atomic.
+
+    let index: Int
+    unowned(unsafe) let runtime: Runtime
+    let queue = LocalQueue()
+    let counters = WorkerCounters()
+    /// Created on the worker's thread (SINGLE_ISSUER); set before the start gate opens and
+    /// never changed afterwards, so other threads may call `ring.wake()` once start-up is done.
+    private(set) var ring: Ring!
+
+    // Owner only.
+    private var lifoSlot: UnownedJob?
+    private var lifoStreak = 0
+    private var tick: UInt32 = 0
+    private(set) var isSearching = false
+    private var timers = TimerHeap()
+    private var runningJob: UnsafeRawPointer?
+    private var random: UInt64
+
+    static let maxLifoStreak = 3
+    static let maintenanceInterval: UInt32 = 61
+
+    init(index: Int, runtime: Runtime) {
+        self.index = index
+        self.runtime = runtime
+        random = 0x9E37_79B9_7F4A_7C15 &* UInt64(index + 1)
+    }
+
+    /// Owner only: creates the ring. Called on the worker's thread before it runs anything.
+    func prepare() throws(SpindleError) {
+        ring = try Ring()
+    }
+
+    // MARK: Scheduling (owner only)
+
+    @inline(__always)
+    private static func identity(_ job: UnownedJob) -> UnsafeRawPointer {
+        unsafeBitCast(job, to: UnsafeRawPointer.self)
+    }
+
+    /// Owner only: a job made runnable by code running on this worker.
+    @inline(__always)
+    func schedule(_ job: UnownedJob) {
+        if Self.identity(job) == runningJob {
+            // The running job re-enqueued itself: a yield. Back of the queue, and let another
+            // worker help if this one has a backlog.
+            pushLocal(job)
+            runtime.notifyParked(from: self)
+            return
+        }
+        guard let previous = lifoSlot else {
+            lifoSlot = job
+            return
+        }
+        lifoSlot = job
+        pushLocal(previous)
+        runtime.notifyParked(from: self)
+    }
+
+    @inline(__always)
+    private func pushLocal(_ job: UnownedJob) {
+        if queue.push(job, overflow: runtime.injector) > 1 {
+            counters.overflows.bump()
+        }
+        counters.queueDepthHighWater.raise(to: UInt64(queue.count))
+    }
+
+    /// Owner only: a job to run at `deadline` (CLOCK_MONOTONIC nanoseconds).
+    func scheduleTimer(_ job: UnownedJob, deadline: UInt64) {
+        timers.insert(job, deadline: deadline)
+    }
+
+    // MARK: The loop
+
+    func run() {
+        spindle_set_current_worker(Unmanaged.passUnretained(self).toOpaque())
+        defer { spindle_set_current_worker(nil) }
+        let executor = runtime.asUnownedTaskExecutor()
+        while true {
+            if let job = nextJob() ?? search() {
+                if isSearching { stopSearching() }
+                runningJob = Self.identity(job)
+                job.runSynchronously(on: executor)
+                runningJob = nil
+                counters.jobsRun.bump()
+                continue
+            }
+            if runtime.isStopping { break }
+            park()
+            if runtime.isStopping && !hasLocalWork { break }
+        }
+        drainForShutdown()
+    }
+
+    private var hasLocalWork: Bool { lifoSlot != nil || !queue.isEmpty }
+
+    private func nextJob() -> UnownedJob? {
+        tick &+= 1
+        if !timers.isEmpty { fireDueTimers(now: monotonicNanos()) }
+        if tick % Self.maintenanceInterval == 0 {
+            ring.reapNonBlocking()
+            runtime.fireRemoteTimers(on: self)
+            if let job = runtime.injector.pop() {
+                counters.injectorPulls.bump()
+                return job
+            }
+        }
+        if let job = lifoSlot {
+            lifoSlot = nil
+            if lifoStreak < Self.maxLifoStreak {
+                lifoStreak += 1
+                counters.lifoHits.bump()
+                return job
+            }
+            pushLocal(job)  // the slot has won 3 times in a row: take turns with the queue
+        }
+        lifoStreak = 0
+        if let job = queue.pop() { return job }
+        return pullFromInjector()
+    }
+
+    /// A batch from the injector: enough to share the backlog fairly between workers.
+    private func pullFromInjector() -> UnownedJob? {
+        let waiting = runtime.injector.count
+        if waiting == 0 { return nil }
+        let share = min(waiting / runtime.workerCount + 1, Int(LocalQueue.capacity) / 2)
+        let job = runtime.injector.popBatch(max: share) { next in
+            _ = queue.pushBatch(max: share - 1, next)
+        }
+        if job != nil { counters.injectorPulls.bump() }
+        return job
+    }
+
+    private func fireDueTimers(now: UInt64) {
+        var fired: UInt64 = 0
+        while let job = timers.popDue(now: now) {
+            // The first due job runs next; the rest queue up in deadline order behind it.
+            if let previous = lifoSlot { pushLocal(previous) }
+            if fired == 0 {
+                lifoSlot = job
+                lifoStreak = 0
+            } else {
+                pushLocal(job)
+            }
+            fired += 1
+        }
+        if fired > 0 {
+            counters.timersFired.bump(by: fired)
+            if fired > 1 { runtime.notifyParked(from: self) }
+        }
+    }
+
+    /// Receives a due timer from the runtime's shared heap (owner only).
+    func acceptDueTimer(_ job: UnownedJob) {
+        if let previous = lifoSlot { pushLocal(previous) }
+        lifoSlot = job
+        counters.timersFired.bump()
+    }
+
+    // MARK: Searching
+
+    private func search() -> UnownedJob? {
+        if !isSearching {
+            guard runtime.idle.tryStartSearching() else { return nil }
+            isSearching = true
+        }
+        let workers = runtime.workers
+        let count = workers.count
+        if count > 1 {
+            // xorshift: a cheap random first victim so thieves don't all hit worker 0.
+            random ^= random << 13
+            random ^= random >> 7
+            random ^= random << 17
+            let start = Int(random % UInt64(count))
+            for offset in 0..<count {
+                let victim = workers[(start + offset) % count]
+                if victim === self { continue }
+                var stolen = 0
+                if let job = victim.queue.steal(into: queue, stolen: &stolen) {
+                    counters.steals.bump()
+                    counters.jobsStolen.bump(by: UInt64(stolen))
+                    return job
+                }
+            }
+        }
+        return pullFromInjector()
+    }
+
+    private func stopSearching() {
+        isSearching = false
+        if runtime.idle.stopSearching() {
+            // The last searcher found work: there may be more, so wake one more worker to look.
+            runtime.notifyParked(from: self)
+        }
+    }
+
+    // MARK: Parking
+
+    private func park() {
+        let wasLastSearcher = runtime.idle.workerWillPark(index, isSearching: isSearching)
+        isSearching = false
+        if wasLastSearcher && runtime.hasPendingWork {
+            // Work arrived while we searched and its pusher saw a searcher (us) and did not
+            // wake anyone. Wake a worker (possibly ourselves) to take it.
+            runtime.notifyParked(from: self)
+        }
+        counters.parks.bump()
+        let deadline = min(timers.nextDeadline, runtime.remoteTimerDeadline)
+        ring.park(deadline: deadline)
+        if runtime.idle.workerDidUnpark(index) {
+            isSearching = true  // woken on purpose: the waker counted us as searching
+        }
+        if !timers.isEmpty { fireDueTimers(now: monotonicNanos()) }
+        runtime.fireRemoteTimers(on: self)
+    }
+
+    /// Owner only, on the way out: hands every job this worker still holds to the runtime.
+    private func drainForShutdown() {
+        if isSearching { stopSearching() }
+        var leftovers: [UnownedJob] = []
+        if let job = lifoSlot { leftovers.append(job) }
+        lifoSlot = nil
+        while let job = queue.pop() { leftovers.append(job) }
+        leftovers.append(contentsOf: timers.removeAll())
+        runtime.orphan(leftovers)
+    }
+}

@@ -1,0 +1,60 @@
+// Plain OS threads for workers and event loops. Swift has no thread type outside Foundation;
+// this is the smallest wrapper over pthreads that lets a closure run on a named thread.
+
+import CSpindle
+import Glibc
+
+struct OSThread: @unchecked Sendable {
+    // @unchecked Sendable: pthread_t is an integer handle; joining is done once by the owner.
+    let handle: pthread_t
+
+    private final class Start {
+        let name: String
+        let body: @Sendable () -> Void
+        init(name: String, body: @escaping @Sendable () -> Void) {
+            self.name = name
+            self.body = body
+        }
+    }
+
+    /// Starts a thread running `body`. The name is truncated to 15 bytes by the kernel.
+    static func spawn(name: String, _ body: @escaping @Sendable () -> Void) throws(SpindleError) -> OSThread {
+        let start = Unmanaged.passRetained(Start(name: name, body: body)).toOpaque()
+        var handle = pthread_t()
+        let result = pthread_create(&handle, nil, { argument in
+            let start = Unmanaged<Start>.fromOpaque(argument!).takeRetainedValue()
+            start.name.withCString { spindle_set_thread_name($0) }
+            start.body()
+            return nil
+        }, start)
+        if result != 0 {
+            Unmanaged<Start>.fromOpaque(start).release()
+            throw SpindleError.threadCreationFailed(errno: result)
+        }
+        return OSThread(handle: handle)
+    }
+
+    func join() {
+        pthread_join(handle, nil)
+    }
+
+    static var currentIsSelf: pthread_t { pthread_self() }
+}
+
+/// Nanoseconds on CLOCK_MONOTONIC, the clock every Spindle deadline is kept in.
+@inline(__always)
+func monotonicNanos() -> UInt64 {
+    var spec = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &spec)
+    return UInt64(spec.tv_sec) &* 1_000_000_000 &+ UInt64(spec.tv_nsec)
+}
+
+extension Duration {
+    /// The duration in whole nanoseconds, clamped at zero and at about 292 years.
+    var clampedNanoseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        if seconds < 0 { return 0 }
+        if seconds >= 9_000_000_000 { return UInt64(Int64.max) }
+        return UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
+    }
+}
