@@ -123,17 +123,15 @@ extension Runtime {
     ) throws -> Success {
         if isOnSpindleThread { throw SpindleError.nestedRun }
         let runtime = try Runtime(workers: workers)
-        let outcome = Mutex<Result<Success, any Error>?>(nil)
+        let outcome = ResultBox<Success>()
         let done = Gate()
         Task(executorPreference: runtime) {
-            let result: Result<Success, any Error>
-            do { result = .success(try await operation()) } catch { result = .failure(error) }
-            outcome.withLock { $0 = result }
+            await outcome.capture(operation)
             done.open()
         }
         done.wait()
         runtime.shutdownBlocking(gracePeriod: gracePeriod)
-        return try outcome.withLock { $0! }.get()
+        return try outcome.get()
     }
 
     // MARK: Shutdown

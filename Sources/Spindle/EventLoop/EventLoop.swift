@@ -1,0 +1,425 @@
+// The single-threaded runtime (asyncio's loop, Tokio's `current_thread`): one thread, one FIFO
+// run queue, one ring, one timer heap, no stealing and no cross-worker wake-ups.
+//
+// Jobs enqueued on the loop's own thread go straight to its run queue (no lock). Jobs from other
+// threads go to an inbox behind a lock, and wake the loop only if it is parked: the loop sets
+// `parked` before its final check of the inbox, an enqueuer sets the inbox length before reading
+// `parked` (both sequentially consistent), so one of them always sees the other.
+//
+// Each turn the loop moves due timers and the whole inbox into the run queue, then runs the jobs
+// that were queued at the start of the turn: work made runnable during the turn waits for the
+// next one, so a task that keeps yielding cannot keep timers or the inbox waiting.
+//
+// The loop is a `SerialExecutor` (it can back actors and be the main executor) and a
+// `TaskExecutor` (task executor preference), with the same surface as `Runtime`.
+
+import CSpindle
+import Glibc
+import Synchronization
+@_spi(ExperimentalScheduling) import _Concurrency
+
+/// A single-threaded executor for Swift concurrency that runs everything on one thread.
+///
+/// ```swift
+/// let loop = try EventLoop()
+/// let value = await Task(executorPreference: loop) { await work() }.value
+/// await loop.shutdown()
+/// ```
+public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable {
+    // @unchecked Sendable: members marked "loop thread only" are used only on the thread that
+    // runs the loop; the rest are immutable, Sendable or atomic.
+
+    // Loop thread only.
+    private var runQueue = JobDeque(capacity: 1024)
+    private var timers = TimerHeap()
+    private var ring: Ring!
+
+    private let inbox = Mutex(JobDeque(capacity: 256))
+    /// Inbox length, written inside its lock (sequentially consistent; see the file comment).
+    private let inboxCount = Atomic<Int>(0)
+    private let remoteTimers = Mutex(TimerHeap())
+    private let remoteDeadline = Atomic<UInt64>(.max)
+    /// True while the loop is parked or about to park.
+    private let parked = Atomic<Bool>(false)
+    private let stopRequested = Atomic<Bool>(false)
+    private let finished = Gate()
+    /// Set (sequentially consistent) when the loop has stopped for good, before it drains the
+    /// inbox one last time; an enqueuer pushes and then checks it, so no job is stranded.
+    private let exited = Atomic<Bool>(false)
+    private var thread: OSThread?
+    let registry = TaskRegistry()
+    private let shuttingDown = Atomic<Bool>(false)
+    private let shutdownDone = Gate()
+    private let counters = WorkerCounters()
+
+    /// Starts a loop on a new thread named `name`.
+    ///
+    /// - Throws: ``SpindleError/ioUringUnavailable(errno:reason:)`` when the kernel refuses
+    ///   io_uring; ``SpindleError/threadCreationFailed(errno:)``.
+    public init(name: String = "spindle-loop") throws(SpindleError) {
+        let started = Gate()
+        let failure = Mutex<SpindleError?>(nil)
+        thread = try OSThread.spawn(name: name) { [self] in
+            do throws(SpindleError) {
+                ring = try Ring()
+            } catch {
+                failure.withLock { $0 = error }
+            }
+            started.open()
+            if failure.withLock({ $0 }) == nil { runLoop() }
+            finished.open()
+        }
+        started.wait()
+        if let error = failure.withLock({ $0 }) {
+            thread?.join()
+            throw error
+        }
+    }
+
+    /// A loop that runs on the calling thread when that thread calls `runLoop` (used by the
+    /// blocking `run` and the main executor). The ring is created here, on that thread.
+    init(onCurrentThread: ()) throws(SpindleError) {
+        ring = try Ring()
+    }
+
+    /// The loop whose thread the caller is on, or nil.
+    public static var current: EventLoop? {
+        guard let raw = spindle_current_loop() else { return nil }
+        return Unmanaged<EventLoop>.fromOpaque(raw).takeUnretainedValue()
+    }
+
+    /// Whether the caller is on this loop's thread.
+    public var inEventLoop: Bool {
+        spindle_current_loop() == Unmanaged.passUnretained(self).toOpaque()
+    }
+
+    /// Whether shutdown has begun (spawn now fails).
+    public var isShutDown: Bool { shuttingDown.load(ordering: .sequentiallyConsistent) }
+
+    /// A snapshot of the loop's counters (the same shape as one runtime worker's).
+    public func metrics() -> WorkerMetrics { counters.snapshot }
+
+    // MARK: Executor
+
+    /// Schedules a job. Called by Swift concurrency; not meant to be called directly.
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        if inEventLoop && !stopRequested.load(ordering: .relaxed) {
+            runQueue.append(job)
+            counters.queueDepthHighWater.raise(to: UInt64(runQueue.count))
+            return
+        }
+        enqueueRemote(job)
+    }
+
+    private func enqueueRemote(_ job: UnownedJob) {
+        if exited.load(ordering: .sequentiallyConsistent) {
+            orphan([job])
+            return
+        }
+        inbox.withLock { inbox in
+            inbox.append(job)
+            inboxCount.store(inbox.count, ordering: .sequentiallyConsistent)
+        }
+        wakeIfParked()
+        if exited.load(ordering: .sequentiallyConsistent) { orphan(takeInbox()) }
+    }
+
+    private func wakeIfParked() {
+        // Sequentially consistent: pairs with the loop's store of `parked` before its re-check.
+        if parked.load(ordering: .sequentiallyConsistent),
+           parked.exchange(false, ordering: .sequentiallyConsistent) {
+            ring.wake()
+        }
+    }
+
+    /// Whether this executor is the one running the current code (used by actor isolation checks).
+    public func isIsolatingCurrentContext() -> Bool? { inEventLoop }
+
+    /// Traps unless called on the loop's thread.
+    public func checkIsolated() {
+        precondition(inEventLoop, "not on the event loop's thread")
+    }
+
+    // MARK: The loop
+
+    /// Loop thread only: runs until `stop` is requested and, if `until` is given, until it
+    /// returns true (checked once per turn).
+    func runLoop(until condition: () -> Bool = { false }) {
+        let previous = spindle_current_loop()
+        spindle_set_current_loop(Unmanaged.passUnretained(self).toOpaque())
+        defer { spindle_set_current_loop(previous) }
+        let serialExecutor = asUnownedSerialExecutor()
+        let taskExecutor = asUnownedTaskExecutor()
+        while true {
+            if condition() { break }
+            fireTimers()
+            moveInbox()
+            var budget = runQueue.count
+            while budget > 0, let job = runQueue.popFirst() {
+                budget -= 1
+                job.runSynchronously(isolatedTo: serialExecutor, taskExecutor: taskExecutor)
+                counters.jobsRun.bump()
+            }
+            if stopRequested.load(ordering: .sequentiallyConsistent) && runQueue.isEmpty { break }
+            if runQueue.isEmpty { park() }
+        }
+        if stopRequested.load(ordering: .sequentiallyConsistent) {
+            exited.store(true, ordering: .sequentiallyConsistent)
+            var leftovers: [UnownedJob] = []
+            while let job = runQueue.popFirst() { leftovers.append(job) }
+            leftovers.append(contentsOf: timers.removeAll())
+            leftovers.append(contentsOf: takeInbox())
+            leftovers.append(contentsOf: remoteTimers.withLock { heap in
+                defer { remoteDeadline.store(.max, ordering: .releasing) }
+                return heap.removeAll()
+            })
+            orphan(leftovers)
+        }
+    }
+
+    private func moveInbox() {
+        if inboxCount.load(ordering: .sequentiallyConsistent) == 0 { return }
+        inbox.withLock { inbox in
+            while let job = inbox.popFirst() { runQueue.append(job) }
+            inboxCount.store(0, ordering: .sequentiallyConsistent)
+        }
+        counters.injectorPulls.bump()
+        counters.queueDepthHighWater.raise(to: UInt64(runQueue.count))
+    }
+
+    private func takeInbox() -> [UnownedJob] {
+        inbox.withLock { inbox in
+            var jobs: [UnownedJob] = []
+            while let job = inbox.popFirst() { jobs.append(job) }
+            inboxCount.store(0, ordering: .sequentiallyConsistent)
+            return jobs
+        }
+    }
+
+    private func fireTimers() {
+        var now: UInt64 = 0
+        if !timers.isEmpty {
+            now = monotonicNanos()
+            while let job = timers.popDue(now: now) {
+                runQueue.append(job)
+                counters.timersFired.bump()
+            }
+        }
+        // Acquire: pairs with the release store made under the remote heap's lock.
+        let remote = remoteDeadline.load(ordering: .acquiring)
+        if remote != .max {
+            if now == 0 { now = monotonicNanos() }
+            if remote <= now {
+                remoteTimers.withLock { heap in
+                    while let job = heap.popDue(now: now) {
+                        runQueue.append(job)
+                        counters.timersFired.bump()
+                    }
+                    remoteDeadline.store(heap.nextDeadline, ordering: .releasing)
+                }
+            }
+        }
+    }
+
+    private func park() {
+        parked.store(true, ordering: .sequentiallyConsistent)
+        if inboxCount.load(ordering: .sequentiallyConsistent) > 0
+            || stopRequested.load(ordering: .sequentiallyConsistent) {
+            parked.store(false, ordering: .sequentiallyConsistent)
+            return
+        }
+        counters.parks.bump()
+        ring.park(deadline: min(timers.nextDeadline, remoteDeadline.load(ordering: .acquiring)))
+        parked.store(false, ordering: .sequentiallyConsistent)
+    }
+
+    /// Asks the loop to stop after the jobs it holds; wakes it if parked.
+    func requestStop() {
+        stopRequested.store(true, ordering: .sequentiallyConsistent)
+        if inEventLoop { return }
+        ring.wake()
+    }
+
+    // MARK: Timers
+
+    func scheduleTimer(_ job: UnownedJob, deadline: UInt64) {
+        if inEventLoop && !stopRequested.load(ordering: .relaxed) {
+            timers.insert(job, deadline: deadline)
+            return
+        }
+        if exited.load(ordering: .sequentiallyConsistent) {
+            orphan([job])
+            return
+        }
+        remoteTimers.withLock { heap in
+            heap.insert(job, deadline: deadline)
+            remoteDeadline.store(heap.nextDeadline, ordering: .releasing)
+        }
+        // The loop must recompute its park timeout.
+        parked.store(false, ordering: .sequentiallyConsistent)
+        ring.wake()
+    }
+
+    private func orphan(_ jobs: [UnownedJob]) {
+        let global = globalConcurrentExecutor
+        for job in jobs {
+            if (global as AnyObject) === self {
+                job.runSynchronously(isolatedTo: asUnownedSerialExecutor(), taskExecutor: asUnownedTaskExecutor())
+            } else {
+                global.enqueue(job)
+            }
+        }
+    }
+}
+
+extension EventLoop {
+    // MARK: Spawning, run, shutdown
+
+    /// Starts a task on this loop. Shutdown cancels it if it is still running.
+    ///
+    /// - Throws: ``SpindleError/shutDown`` once shutdown has begun.
+    @discardableResult
+    public func spawn<Success: Sendable>(
+        name: String? = nil,
+        priority: TaskPriority? = nil,
+        _ operation: sending @escaping () async -> Success
+    ) throws(SpindleError) -> Task<Success, Never> {
+        let id = try registry.reserve()
+        let registry = self.registry
+        let task = Task(name: name, executorPreference: self, priority: priority) {
+            defer { registry.finish(id) }
+            return await operation()
+        }
+        registry.attach(id, task)
+        return task
+    }
+
+    /// Starts a throwing task on this loop. Shutdown cancels it if it is still running.
+    ///
+    /// - Throws: ``SpindleError/shutDown`` once shutdown has begun.
+    @discardableResult
+    public func spawn<Success: Sendable>(
+        name: String? = nil,
+        priority: TaskPriority? = nil,
+        _ operation: sending @escaping () async throws -> Success
+    ) throws(SpindleError) -> Task<Success, any Error> {
+        let id = try registry.reserve()
+        let registry = self.registry
+        let task = Task(name: name, executorPreference: self, priority: priority) {
+            defer { registry.finish(id) }
+            return try await operation()
+        }
+        registry.attach(id, task)
+        return task
+    }
+
+    /// Starts a loop on a new thread, runs `operation` on it, then shuts the loop down
+    /// (cancelling spawned tasks still running, waiting up to `gracePeriod`).
+    ///
+    /// - Throws: ``SpindleError/nestedRun`` on a thread of a running Spindle runtime or loop.
+    public static func run<Success: Sendable>(
+        gracePeriod: Duration = .seconds(10),
+        _ operation: sending @escaping () async throws -> Success
+    ) async throws -> Success {
+        if Runtime.isOnSpindleThread { throw SpindleError.nestedRun }
+        let loop = try EventLoop()
+        let task = Task(executorPreference: loop) { try await operation() }
+        let result = await withTaskCancellationHandler {
+            await task.result
+        } onCancel: {
+            task.cancel()
+        }
+        await loop.shutdown(gracePeriod: gracePeriod)
+        return try result.get()
+    }
+
+    /// Runs a loop on the calling thread until `operation` and the shutdown that follows it
+    /// are done (asyncio.run exactly: the caller's thread becomes the loop).
+    ///
+    /// - Throws: ``SpindleError/nestedRun`` on a thread of a running Spindle runtime or loop.
+    public static func run<Success: Sendable>(
+        gracePeriod: Duration = .seconds(10),
+        _ operation: sending @escaping () async throws -> Success
+    ) throws -> Success {
+        if Runtime.isOnSpindleThread { throw SpindleError.nestedRun }
+        let loop = try EventLoop(onCurrentThread: ())
+        let outcome = ResultBox<Success>()
+        Task(executorPreference: loop) { await outcome.capture(operation) }
+        loop.runLoop { outcome.isSet }
+        // Shutdown on this thread: cancel what was spawned and keep the loop turning until it
+        // finishes or the grace period ends.
+        if loop.beginShutdown() {
+            let deadline = monotonicNanos() &+ gracePeriod.clampedNanoseconds
+            loop.runLoop { loop.registry.liveCount == 0 || monotonicNanos() >= deadline }
+            loop.requestStop()
+            loop.runLoop()
+            loop.finished.open()
+            loop.shutdownDone.open()
+        }
+        return try outcome.get()
+    }
+
+    /// Stops the loop: refuses new spawns, cancels the spawned tasks still running, waits up
+    /// to `gracePeriod` for them, then stops the thread and closes the ring.
+    @discardableResult
+    public func shutdown(gracePeriod: Duration = .seconds(10)) async -> ShutdownReport {
+        guard beginShutdown() else {
+            if !inEventLoop { shutdownDone.wait() }
+            return ShutdownReport(abandonedTasks: 0, stuckWorkers: 0)
+        }
+        let deadline = monotonicNanos() &+ gracePeriod.clampedNanoseconds
+        while registry.liveCount > 0 && monotonicNanos() < deadline {
+            do {
+                try await Task.sleep(for: .milliseconds(1))
+            } catch {
+                usleep(1_000)
+            }
+        }
+        let abandoned = registry.liveCount
+        requestStop()
+        var stuck = 0
+        if inEventLoop {
+            if let thread { pthread_detach(thread.handle) }
+        } else if finished.wait(deadline: monotonicNanos() &+ 1_000_000_000) {
+            thread?.join()
+        } else {
+            stuck = 1
+            if let thread { pthread_detach(thread.handle) }
+        }
+        shutdownDone.open()
+        return ShutdownReport(abandonedTasks: abandoned, stuckWorkers: stuck)
+    }
+
+    private func beginShutdown() -> Bool {
+        guard !shuttingDown.exchange(true, ordering: .sequentiallyConsistent) else { return false }
+        for task in registry.close() { task.cancel() }
+        return true
+    }
+}
+
+// MARK: Delayed jobs
+
+@_spi(ExperimentalScheduling)
+extension EventLoop: SchedulingExecutor {
+    /// Runs `job` at `instant` on `clock` (Swift calls this for `Task.sleep` on this loop).
+    public func enqueue<C: Clock>(
+        _ job: consuming ExecutorJob, at instant: C.Instant, tolerance: C.Duration?, clock: C
+    ) {
+        enqueue(job, after: clock.now.duration(to: instant), tolerance: tolerance, clock: clock)
+    }
+
+    /// Runs `job` after `delay` on `clock`.
+    public func enqueue<C: Clock>(
+        _ job: consuming ExecutorJob, after delay: C.Duration, tolerance: C.Duration?, clock: C
+    ) {
+        let job = UnownedJob(job)
+        guard let duration = delay as? Duration else {
+            enqueue(ExecutorJob(job))
+            return
+        }
+        let now = monotonicNanos()
+        let nanos = duration.clampedNanoseconds
+        scheduleTimer(job, deadline: nanos >= UInt64.max - now ? UInt64.max - 1 : now + nanos)
+    }
+}
