@@ -1,0 +1,72 @@
+import Glibc
+import Testing
+@testable import Spindle
+
+extension SpindleTests {
+    @Suite struct BadInputTests {
+        @Test(arguments: [0, -1, -100])
+        func nonPositiveWorkerCountsAreRejected(count: Int) {
+            #expect(throws: SpindleError.invalidWorkerCount(count)) { try Runtime(workers: count) }
+        }
+
+        @Test func spawnAfterShutdownThrows() async throws {
+            let runtime = try Runtime(workers: 1)
+            await runtime.shutdown()
+            #expect(throws: SpindleError.shutDown) { try runtime.spawn { 1 } }
+            // A second shutdown is harmless.
+            let report = await runtime.shutdown()
+            #expect(report.abandonedTasks == 0)
+        }
+
+        @Test func enqueueAfterShutdownStillRunsTheTask() async throws {
+            let runtime = try Runtime(workers: 1)
+            await runtime.shutdown()
+            // Work that reaches a stopped runtime is handed to Swift's global executor
+            // instead of being lost or hanging its awaiter.
+            let value = try await bounded(10, "task on a stopped runtime") {
+                await Task(executorPreference: runtime) { 5 }.value
+            }
+            #expect(value == 5)
+        }
+
+        @Test func runInsideARunningRuntimeIsRefused() async throws {
+            let error = try await Runtime.run(workers: 1) { () -> SpindleError? in
+                do {
+                    _ = try await Runtime.run(workers: 1) { 1 }
+                    return nil
+                } catch let error as SpindleError {
+                    return error
+                }
+            }
+            #expect(error == .nestedRun)
+            let loopError = try await EventLoop.run { () -> SpindleError? in
+                do {
+                    _ = try await Runtime.run(workers: 1) { 1 }
+                    return nil
+                } catch let error as SpindleError {
+                    return error
+                }
+            }
+            #expect(loopError == .nestedRun)
+        }
+
+        @Test func ringRefusalsBecomeTypedErrorsThatSayWhatToDo() {
+            for code in [EPERM, ENOSYS, ENOMEM] {
+                let error = Ring.diagnose(errno: code)
+                guard case .ioUringUnavailable(let errno, let reason) = error else {
+                    Issue.record("unexpected \(error)")
+                    continue
+                }
+                #expect(errno == code)
+                #expect(!reason.isEmpty)
+            }
+            #expect(Ring.diagnose(errno: EPERM).description.contains("io_uring_disabled"))
+        }
+
+        @Test func ringsUseTheBestFlagsTheKernelAccepts() throws {
+            let ring = try Ring()
+            // Kernel 5.19+ accepts SINGLE_ISSUER and DEFER_TASKRUN; older kernels fall back.
+            #expect(ring.setupFlags != UInt32.max)
+        }
+    }
+}

@@ -1,0 +1,135 @@
+import Glibc
+import Synchronization
+import Testing
+@testable import Spindle
+
+@Suite struct LocalQueueTests {
+    @Test func popsInPushOrder() {
+        let queue = LocalQueue()
+        let injector = Injector()
+        for i in 0..<100 { queue.push(token(i), overflow: injector) }
+        #expect(queue.count == 100)
+        for i in 0..<100 { #expect(queue.pop().map(tokenIndex) == i) }
+        #expect(queue.pop() == nil)
+        #expect(injector.isEmpty)
+    }
+
+    @Test func overflowMovesOldestHalfAndNewJobToInjectorInOrder() {
+        let queue = LocalQueue()
+        let injector = Injector()
+        let capacity = Int(LocalQueue.capacity)
+        for i in 0..<capacity { #expect(queue.push(token(i), overflow: injector) == 0) }
+        #expect(queue.push(token(capacity), overflow: injector) == capacity / 2 + 1)
+        #expect(injector.count == capacity / 2 + 1)
+        for i in 0..<capacity / 2 { #expect(injector.pop().map(tokenIndex) == i) }
+        #expect(injector.pop().map(tokenIndex) == capacity)
+        for i in capacity / 2..<capacity { #expect(queue.pop().map(tokenIndex) == i) }
+        #expect(queue.pop() == nil)
+    }
+
+    @Test func stealTakesOldestHalfRoundedUp() {
+        let victim = LocalQueue()
+        let thief = LocalQueue()
+        let injector = Injector()
+        for i in 0..<9 { victim.push(token(i), overflow: injector) }
+        var stolen = 0
+        let first = victim.steal(into: thief, stolen: &stolen)
+        #expect(stolen == 5)
+        // Jobs 0...3 land in the thief's queue, job 4 is returned to run now.
+        #expect(first.map(tokenIndex) == 4)
+        #expect((0..<4).map { _ in thief.pop().map(tokenIndex) } == [0, 1, 2, 3])
+        #expect((5..<9).map { _ in victim.pop().map(tokenIndex) } == [5, 6, 7, 8])
+    }
+
+    @Test func stealRefusesWhenThiefHasPlentyAndFromEmptyVictim() {
+        let victim = LocalQueue()
+        let thief = LocalQueue()
+        let injector = Injector()
+        var stolen = 0
+        #expect(victim.steal(into: thief, stolen: &stolen) == nil)
+        for i in 0..<10 { victim.push(token(i), overflow: injector) }
+        for i in 0..<200 { thief.push(token(1000 + i), overflow: injector) }
+        #expect(victim.steal(into: thief, stolen: &stolen) == nil)
+        #expect(victim.count == 10)
+    }
+
+    @Test func batchPushFromInjectorKeepsOrder() {
+        let queue = LocalQueue()
+        let injector = Injector()
+        injector.push(count: 10) { token($0) }
+        let first = injector.popBatch(max: 6) { next in _ = queue.pushBatch(max: 5, next) }
+        #expect(first.map(tokenIndex) == 0)
+        #expect((1...5).map { _ in queue.pop().map(tokenIndex) } == [1, 2, 3, 4, 5])
+        #expect(injector.count == 4)
+    }
+
+    /// The owner pushes (overflowing into the injector) and pops while thieves on other threads
+    /// steal; every job must come out exactly once.
+    @Test func ownerAndThievesRaceAndEveryJobRunsExactlyOnce() async throws {
+        let total = 400_000
+        let seen = UnsafeMutablePointer<Atomic<UInt8>>.allocate(capacity: total)
+        for i in 0..<total { (seen + i).initialize(to: Atomic(0)) }
+        defer { seen.deallocate() }
+        let owner = LocalQueue()
+        let injector = Injector()
+        let done = Atomic<Bool>(false)
+        let taken = Atomic<Int>(0)
+        final class Shared: @unchecked Sendable {
+            let owner: LocalQueue; let injector: Injector; let seen: UnsafeMutablePointer<Atomic<UInt8>>
+            init(_ o: LocalQueue, _ i: Injector, _ s: UnsafeMutablePointer<Atomic<UInt8>>) { owner = o; injector = i; seen = s }
+        }
+        let shared = Shared(owner, injector, seen)
+        @Sendable func mark(_ job: UnownedJob) {
+            shared.seen[tokenIndex(job)].add(1, ordering: .relaxed)
+            taken.add(1, ordering: .relaxed)
+        }
+        let thieves = 3
+        let finished = Atomic<Int>(0)
+        for _ in 0..<thieves {
+            onForeignThread {
+                let mine = LocalQueue()
+                while !done.load(ordering: .acquiring) || !shared.owner.isEmpty {
+                    var stolen = 0
+                    if let job = shared.owner.steal(into: mine, stolen: &stolen) {
+                        mark(job)
+                        while let more = mine.pop() { mark(more) }
+                    }
+                }
+                finished.add(1, ordering: .releasing)
+            }
+        }
+        for i in 0..<total {
+            owner.push(token(i), overflow: injector)
+            if i % 3 == 0, let job = owner.pop() { mark(job) }
+        }
+        while let job = owner.pop() { mark(job) }
+        done.store(true, ordering: .releasing)
+        while finished.load(ordering: .acquiring) < thieves { usleep(1_000) }
+        while let job = injector.pop() { mark(job) }
+        #expect(taken.load(ordering: .relaxed) == total)
+        var duplicates = 0, missing = 0
+        for i in 0..<total {
+            switch seen[i].load(ordering: .relaxed) {
+            case 1: break
+            case 0: missing += 1
+            default: duplicates += 1
+            }
+        }
+        #expect(duplicates == 0)
+        #expect(missing == 0)
+    }
+}
+
+@Suite struct TimerHeapTests {
+    @Test func popsByDeadlineThenArrivalOrder() {
+        var heap = TimerHeap()
+        let deadlines: [UInt64] = [50, 10, 30, 10, 40, 20, 30]
+        for (i, deadline) in deadlines.enumerated() { heap.insert(token(i), deadline: deadline) }
+        #expect(heap.nextDeadline == 10)
+        #expect(heap.popDue(now: 5) == nil)
+        var order: [Int] = []
+        while let job = heap.popDue(now: 100) { order.append(tokenIndex(job)) }
+        #expect(order == [1, 3, 5, 2, 6, 4, 0])
+        #expect(heap.isEmpty)
+    }
+}
