@@ -1,3 +1,4 @@
+import CSpindle
 import Glibc
 import Synchronization
 import Testing
@@ -53,6 +54,8 @@ func onForeignThread(_ body: @escaping @Sendable () -> Void) {
     let box = Unmanaged.passRetained(Box(body)).toOpaque()
     pthread_create(&thread, nil, { raw in
         let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
+        // Threads inherit their creator's name; don't pass for a Spindle worker.
+        spindle_set_thread_name("test-foreign")
         box.body()
         return nil
     }, box)
@@ -62,3 +65,6 @@ func onForeignThread(_ body: @escaping @Sendable () -> Void) {
 /// Fake jobs for queue tests: distinct non-null pointers that are stored and moved but never run.
 func token(_ i: Int) -> UnownedJob { unsafeBitCast(UInt(i + 1) << 4, to: UnownedJob.self) }
 func tokenIndex(_ job: UnownedJob) -> Int { Int(unsafeBitCast(job, to: UInt.self) >> 4) - 1 }
+
+/// The kernel thread id of the caller.
+func spindle_test_tid() -> Int32 { spindle_gettid() }

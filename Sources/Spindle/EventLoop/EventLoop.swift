@@ -162,7 +162,11 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
                 counters.jobsRun.bump()
             }
             if stopRequested.load(ordering: .sequentiallyConsistent) && runQueue.isEmpty { break }
-            if runQueue.isEmpty { park() }
+            if runQueue.isEmpty {
+                // The jobs just run may have satisfied the condition: check before sleeping.
+                if condition() { break }
+                park()
+            }
         }
         if stopRequested.load(ordering: .sequentiallyConsistent) {
             exited.store(true, ordering: .sequentiallyConsistent)

@@ -1,0 +1,113 @@
+import Glibc
+import Synchronization
+import Testing
+@testable import Spindle
+
+actor LoopBoundCounter {
+    var count = 0
+    func bump() -> Int { count += 1; return count }
+}
+
+extension SpindleTests {
+    @Suite struct EventLoopTests {
+        @Test func runsEverythingOnItsOneThread() async throws {
+            let result = try await EventLoop.run { () -> (Bool, Int) in
+                let loop = EventLoop.current!
+                let tid = spindle_test_tid()
+                let sum = await withTaskGroup(of: (Int, Int32).self) { group in
+                    for i in 0..<10_000 { group.addTask { (i, spindle_test_tid()) } }
+                    var sum = 0
+                    var sameThread = true
+                    for await (i, t) in group { sum += i; sameThread = sameThread && t == tid }
+                    return sameThread ? sum : -1
+                }
+                return (loop.inEventLoop && EventLoop.current === loop, sum)
+            }
+            #expect(result.0)
+            #expect(result.1 == 10_000 * 9_999 / 2)
+        }
+
+        @Test func blockingRunTurnsTheCallingThreadIntoTheLoop() throws {
+            let caller = spindle_test_tid()
+            let onCaller = try EventLoop.run { () async -> Bool in
+                try? await Task.sleep(for: .milliseconds(5))
+                return spindle_test_tid() == caller && EventLoop.current != nil
+            }
+            #expect(onCaller)
+            #expect(EventLoop.current == nil)
+        }
+
+        @Test func foreignResumesAndTimersWakeTheParkedLoop() async throws {
+            let ok = try await EventLoop.run { () -> Bool in
+                let loop = EventLoop.current!
+                var all = true
+                for _ in 0..<500 {
+                    let v = await withCheckedContinuation { (c: CheckedContinuation<Int, Never>) in
+                        onForeignThread { usleep(50); c.resume(returning: 1) }
+                    }
+                    all = all && v == 1 && loop.inEventLoop
+                }
+                let start = ContinuousClock.now
+                try await Task.sleep(for: .milliseconds(25))
+                return all && ContinuousClock.now - start >= .milliseconds(25)
+            }
+            #expect(ok)
+        }
+
+        @Test func backsActorsAsASerialExecutor() async throws {
+            actor Pinned {
+                let loop: EventLoop
+                nonisolated var unownedExecutor: UnownedSerialExecutor { loop.asUnownedSerialExecutor() }
+                var hits = 0
+                init(loop: EventLoop) { self.loop = loop }
+                func hit() -> Bool {
+                    hits += 1
+                    return loop.inEventLoop
+                }
+            }
+            let loop = try EventLoop()
+            let actor = Pinned(loop: loop)
+            let allOnLoop = await withTaskGroup(of: Bool.self) { group in
+                for _ in 0..<1_000 { group.addTask { await actor.hit() } }
+                return await group.allSatisfy { $0 }
+            }
+            #expect(allOnLoop)
+            #expect(await actor.hits == 1_000)
+            await loop.shutdown()
+        }
+
+        @Test func yieldingTasksShareTheLoopFairly() async throws {
+            let interleaved = try await EventLoop.run { () -> Bool in
+                final class Trace: Sendable { let log = Mutex<[Int]>([]) }
+                let trace = Trace()
+                await withTaskGroup(of: Void.self) { group in
+                    for id in 0..<2 {
+                        group.addTask {
+                            for _ in 0..<5 {
+                                trace.log.withLock { $0.append(id) }
+                                await Task.yield()
+                            }
+                        }
+                    }
+                }
+                let log = trace.log.withLock { $0 }
+                // Neither task runs all five steps before the other starts.
+                return log.prefix(5) != [0, 0, 0, 0, 0] && log.prefix(5) != [1, 1, 1, 1, 1]
+            }
+            #expect(interleaved)
+        }
+
+        @Test func shutdownCancelsSpawnedTasks() async throws {
+            let loop = try EventLoop()
+            let sleeper = try loop.spawn { () -> Bool in
+                do { try await Task.sleep(for: .seconds(60)) } catch { return true }
+                return false
+            }
+            try await Task.sleep(for: .milliseconds(10))
+            let report = await loop.shutdown(gracePeriod: .seconds(2))
+            #expect(report.abandonedTasks == 0)
+            #expect(await sleeper.value)
+            #expect(throws: SpindleError.shutDown) { try loop.spawn { 1 } }
+        }
+    }
+}
