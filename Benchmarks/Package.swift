@@ -1,0 +1,31 @@
+// swift-tools-version:6.0
+// Benchmarks for Spindle, kept as a package of its own so that the library's users never
+// resolve SwiftNIO, swift-async-algorithms or swift-argument-parser.
+import PackageDescription
+
+let package = Package(
+    name: "SpindleBenchmarks",
+    products: [
+        .executable(name: "spindle-bench", targets: ["spindle-bench"]),
+    ],
+    dependencies: [
+        // Named explicitly so the reference below does not depend on the checkout's folder name.
+        .package(name: "Spindle", path: ".."),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-async-algorithms", from: "1.1.4"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .executableTarget(
+            name: "spindle-bench",
+            dependencies: [
+                .product(name: "Spindle", package: "Spindle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+    ]
+)

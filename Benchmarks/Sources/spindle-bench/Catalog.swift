@@ -1,0 +1,77 @@
+// What can be measured: the runtimes under test, the workloads (shared/workloads.md), and the
+// sizes of each workload in full and quick mode. Everything else refers to these names.
+
+/// A runtime under test. The raw value is the name printed in RESULT lines.
+enum RuntimeKind: String, CaseIterable, Sendable {
+    case spindle
+    case eventloop
+    case swiftDefault = "swift-default"
+    case swiftNIO = "swift-nio"
+    case floor
+
+    /// Runtimes with exactly one thread are measured only at threads = 1.
+    var isSingleThreaded: Bool { self == .eventloop || self == .floor }
+}
+
+/// A workload of shared/workloads.md. The raw value is the id printed in RESULT lines.
+enum WorkloadID: String, CaseIterable, Sendable {
+    case w1 = "W1", w2 = "W2", w3 = "W3", w4 = "W4", w5 = "W5", w6 = "W6", w11 = "W11"
+
+    var name: String {
+        switch self {
+        case .w1: "spawn_many"
+        case .w2: "yield_many"
+        case .w3: "ping_pong"
+        case .w4: "chained_spawn"
+        case .w5: "skynet"
+        case .w6: "unbalanced_cpu"
+        case .w11: "idle_tasks_memory"
+        }
+    }
+
+    /// The metric the tables and the chart compare. Every metric is lower-is-better.
+    var metric: String {
+        switch self {
+        case .w1: "ns_per_task"
+        case .w2: "ns_per_yield"
+        case .w3: "ns_per_roundtrip"
+        case .w4: "ns_per_spawn"
+        case .w5, .w6: "total_ms"
+        case .w11: "rss_bytes_per_task"
+        }
+    }
+}
+
+/// Workload sizes. Quick mode divides the counts by ten (W3's round trips by twenty, to keep
+/// the whole quick run near a minute) and keeps each shape: the number of concurrent tasks,
+/// the tree's fan-out, the CPU cost distribution.
+struct Sizes: Sendable {
+    var spawnManyTasks: Int
+    var yieldTasks: Int
+    var yieldsPerTask: Int
+    var pingPongPairs: Int
+    var roundTripsPerPair: Int
+    var chainDepth: Int
+    var chainRepeats: Int
+    var skynetLeaves: Int
+    var cpuTasks: Int
+    var idleTasks: Int
+
+    static let full = Sizes(
+        spawnManyTasks: 1_000_000,
+        yieldTasks: 1_000, yieldsPerTask: 1_000,
+        pingPongPairs: 1_000, roundTripsPerPair: 1_000,
+        chainDepth: 1_000, chainRepeats: 1_000,
+        skynetLeaves: 1_000_000,
+        cpuTasks: 2_000,
+        idleTasks: 1_000_000)
+
+    static let quick = Sizes(
+        spawnManyTasks: 100_000,
+        yieldTasks: 1_000, yieldsPerTask: 100,
+        pingPongPairs: 1_000, roundTripsPerPair: 50,
+        chainDepth: 1_000, chainRepeats: 100,
+        skynetLeaves: 100_000,
+        cpuTasks: 200,
+        idleTasks: 100_000)
+}
