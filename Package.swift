@@ -5,6 +5,8 @@ let package = Package(
     name: "Spindle",
     products: [
         .library(name: "Spindle", targets: ["Spindle"]),
+        .executable(name: "spindle-default-executor", targets: ["spindle-default-executor"]),
+        .executable(name: "spindle-readme-examples", targets: ["spindle-readme-examples"]),
     ],
     targets: [
         .systemLibrary(
@@ -18,9 +20,19 @@ let package = Package(
             dependencies: ["CSpindle", "CURing"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
+        .executableTarget(
+            name: "spindle-default-executor",
+            dependencies: ["Spindle"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .executableTarget(
+            name: "spindle-readme-examples",
+            dependencies: ["Spindle"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
         .testTarget(
             name: "SpindleTests",
-            dependencies: ["Spindle"],
+            dependencies: ["Spindle", "spindle-default-executor", "spindle-readme-examples"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
     ]

@@ -27,9 +27,9 @@ extension SpindleTests {
             #expect(result.1 == 10_000 * 9_999 / 2)
         }
 
-        @Test func blockingRunTurnsTheCallingThreadIntoTheLoop() throws {
+        @Test func runBlockingTurnsTheCallingThreadIntoTheLoop() throws {
             let caller = spindle_test_tid()
-            let onCaller = try EventLoop.run { () async -> Bool in
+            let onCaller = try EventLoop.runBlocking { () async -> Bool in
                 try? await Task.sleep(for: .milliseconds(5))
                 return spindle_test_tid() == caller && EventLoop.current != nil
             }

@@ -170,8 +170,8 @@ extension SpindleTests {
             }
         }
 
-        @Test func blockingRunWorksFromSynchronousCode() throws {
-            let value = try Runtime.run(workers: 2) { () async -> Int in
+        @Test func runBlockingWorksFromSynchronousCode() throws {
+            let value = try Runtime.runBlocking(workers: 2) { () async -> Int in
                 await withTaskGroup(of: Int.self) { group in
                     for i in 1...100 { group.addTask { i } }
                     return await group.reduce(0, +)

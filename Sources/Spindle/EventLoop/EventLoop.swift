@@ -34,10 +34,10 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
     private var timers = TimerHeap()
     private var ring: Ring!
 
-    private let inbox = Mutex(JobDeque(capacity: 256))
+    private let inbox = Lock(JobDeque(capacity: 256))
     /// Inbox length, written inside its lock (sequentially consistent; see the file comment).
     private let inboxCount = Atomic<Int>(0)
-    private let remoteTimers = Mutex(TimerHeap())
+    private let remoteTimers = Lock(TimerHeap())
     private let remoteDeadline = Atomic<UInt64>(.max)
     /// True while the loop is parked or about to park.
     private let parked = Atomic<Bool>(false)
@@ -58,7 +58,7 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
     ///   io_uring; ``SpindleError/threadCreationFailed(errno:)``.
     public init(name: String = "spindle-loop") throws(SpindleError) {
         let started = Gate()
-        let failure = Mutex<SpindleError?>(nil)
+        let failure = Lock<SpindleError?>(nil)
         thread = try OSThread.spawn(name: name) { [self] in
             do throws(SpindleError) {
                 ring = try Ring()
@@ -342,7 +342,7 @@ extension EventLoop {
     /// are done (asyncio.run exactly: the caller's thread becomes the loop).
     ///
     /// - Throws: ``SpindleError/nestedRun`` on a thread of a running Spindle runtime or loop.
-    public static func run<Success: Sendable>(
+    public static func runBlocking<Success: Sendable>(
         gracePeriod: Duration = .seconds(10),
         _ operation: sending @escaping () async throws -> Success
     ) throws -> Success {

@@ -17,7 +17,7 @@
 @_spi(ExperimentalCustomExecutors) @_spi(ExperimentalScheduling) import _Concurrency
 import Synchronization
 
-private let installation = Mutex<(runtime: Runtime, main: EventLoop)?>(nil)
+private let installation = Lock<(runtime: Runtime, main: EventLoop)?>(nil)
 
 private struct SpindleExecutorFactory: ExecutorFactory {
     static var mainExecutor: any MainExecutor {

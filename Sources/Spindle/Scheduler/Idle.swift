@@ -25,7 +25,7 @@ import Synchronization
 final class Idle: Sendable {
     private let workerCount: Int
     private let state: Atomic<UInt64>
-    private let sleepers: Mutex<[Int]>
+    private let sleepers: Lock<[Int]>
 
     private static let unparkedUnit: UInt64 = 1 << 32
     private static let searchingMask: UInt64 = 0xFFFF_FFFF
@@ -35,7 +35,7 @@ final class Idle: Sendable {
         state = Atomic(UInt64(workerCount) * Self.unparkedUnit)
         var list: [Int] = []
         list.reserveCapacity(workerCount)
-        sleepers = Mutex(list)
+        sleepers = Lock(list)
     }
 
     var searchingCount: Int { Int(state.load(ordering: .sequentiallyConsistent) & Self.searchingMask) }

@@ -9,7 +9,7 @@
 import Synchronization
 
 final class Injector: Sendable {
-    private let queue = Mutex(JobDeque(capacity: 1024))
+    private let queue = Lock(JobDeque(capacity: 1024))
     /// A hint of the queue's length. Updated inside the lock; read without it.
     /// Ordering: writers store it with release inside the lock after changing the queue; a
     /// reader that sees a non-zero value then takes the lock, whose acquire makes the jobs

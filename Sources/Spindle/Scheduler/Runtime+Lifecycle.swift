@@ -114,9 +114,9 @@ extension Runtime {
         return try result.get()
     }
 
-    /// The blocking form of ``run(workers:gracePeriod:_:)-swift.type.method`` for synchronous
+    /// The blocking form of ``run(workers:gracePeriod:_:)`` for synchronous
     /// code such as a synchronous `main`: the calling thread waits until everything is done.
-    public static func run<Success: Sendable>(
+    public static func runBlocking<Success: Sendable>(
         workers: Int? = nil,
         gracePeriod: Duration = .seconds(10),
         _ operation: sending @escaping () async throws -> Success

@@ -48,13 +48,13 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
     private(set) var threads: [OSThread] = []
     private let exitedCount = Atomic<Int>(0)
     var exitedWorkers: Int { exitedCount.load(ordering: .acquiring) }
-    let shutdownReport = Mutex<ShutdownReport?>(nil)
+    let shutdownReport = Lock<ShutdownReport?>(nil)
     let shutdownDone = Gate()
     let allExited = Gate()
     let foreignWakeups = Atomic<UInt64>(0)
     let orphanedJobs = Atomic<UInt64>(0)
 
-    private let remoteTimers = Mutex(TimerHeap())
+    private let remoteTimers = Lock(TimerHeap())
     /// Earliest deadline in `remoteTimers`, `.max` when empty. Written inside its lock; read
     /// without it by workers deciding whether to look (a stale value only delays the look until
     /// the next maintenance tick or park, and a new earlier deadline wakes a parked worker).
@@ -82,7 +82,7 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
     }
 
     private func start(name: String) throws(SpindleError) {
-        let failures = Mutex<SpindleError?>(nil)
+        let failures = Lock<SpindleError?>(nil)
         let ready = Atomic<Int>(0)
         let started = Gate()
         var spawned: [OSThread] = []

@@ -28,7 +28,7 @@ final class TaskRegistry: Sendable {
         var closed = false
     }
 
-    private let slab = Mutex(Slab())
+    private let slab = Lock(Slab())
 
     var liveCount: Int { slab.withLock { $0.live } }
 

@@ -2,7 +2,7 @@ import Synchronization
 
 /// A result handed from a task to a thread that waits for it outside the async world.
 final class ResultBox<Success: Sendable>: Sendable {
-    private let storage = Mutex<Result<Success, any Error>?>(nil)
+    private let storage = Lock<Result<Success, any Error>?>(nil)
 
     var isSet: Bool { storage.withLock { $0 != nil } }
 
