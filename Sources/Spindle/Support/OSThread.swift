@@ -52,8 +52,10 @@ func monotonicNanos() -> UInt64 {
 extension Duration {
     /// The duration in whole nanoseconds, clamped at zero and at about 292 years.
     var clampedNanoseconds: UInt64 {
+        // A deadline already in the past is zero, including durations between -1 s and 0,
+        // whose components are (0, negative attoseconds).
+        if self <= .zero { return 0 }
         let (seconds, attoseconds) = components
-        if seconds < 0 { return 0 }
         if seconds >= 9_000_000_000 { return UInt64(Int64.max) }
         return UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
     }
