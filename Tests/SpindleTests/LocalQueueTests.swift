@@ -6,32 +6,25 @@ import Testing
 @Suite struct LocalQueueTests {
     @Test func popsInPushOrder() {
         let queue = LocalQueue()
-        let injector = Injector()
-        for i in 0..<100 { queue.push(token(i), overflow: injector) }
+        for i in 0..<100 { _ = queue.tryPush(token(i)) }
         #expect(queue.count == 100)
         for i in 0..<100 { #expect(queue.pop().map(tokenIndex) == i) }
         #expect(queue.pop() == nil)
-        #expect(injector.isEmpty)
     }
 
-    @Test func overflowMovesOldestHalfAndNewJobToInjectorInOrder() {
+    @Test func pushRefusesWhenFullAndKeepsContentsInOrder() {
         let queue = LocalQueue()
-        let injector = Injector()
         let capacity = Int(LocalQueue.capacity)
-        for i in 0..<capacity { #expect(queue.push(token(i), overflow: injector) == 0) }
-        #expect(queue.push(token(capacity), overflow: injector) == capacity / 2 + 1)
-        #expect(injector.count == capacity / 2 + 1)
-        for i in 0..<capacity / 2 { #expect(injector.pop().map(tokenIndex) == i) }
-        #expect(injector.pop().map(tokenIndex) == capacity)
-        for i in capacity / 2..<capacity { #expect(queue.pop().map(tokenIndex) == i) }
+        for i in 0..<capacity { #expect(queue.tryPush(token(i))) }
+        #expect(!queue.tryPush(token(capacity)))
+        for i in 0..<capacity { #expect(queue.pop().map(tokenIndex) == i) }
         #expect(queue.pop() == nil)
     }
 
     @Test func stealTakesOldestHalfRoundedUp() {
         let victim = LocalQueue()
         let thief = LocalQueue()
-        let injector = Injector()
-        for i in 0..<9 { victim.push(token(i), overflow: injector) }
+        for i in 0..<9 { _ = victim.tryPush(token(i)) }
         var stolen = 0
         let first = victim.steal(into: thief, stolen: &stolen)
         #expect(stolen == 5)
@@ -44,11 +37,10 @@ import Testing
     @Test func stealRefusesWhenThiefHasPlentyAndFromEmptyVictim() {
         let victim = LocalQueue()
         let thief = LocalQueue()
-        let injector = Injector()
         var stolen = 0
         #expect(victim.steal(into: thief, stolen: &stolen) == nil)
-        for i in 0..<10 { victim.push(token(i), overflow: injector) }
-        for i in 0..<200 { thief.push(token(1000 + i), overflow: injector) }
+        for i in 0..<10 { _ = victim.tryPush(token(i)) }
+        for i in 0..<200 { _ = thief.tryPush(token(1000 + i)) }
         #expect(victim.steal(into: thief, stolen: &stolen) == nil)
         #expect(victim.count == 10)
     }
@@ -99,7 +91,7 @@ import Testing
             }
         }
         for i in 0..<total {
-            owner.push(token(i), overflow: injector)
+            if !owner.tryPush(token(i)) { injector.push(token(i)) }
             if i % 3 == 0, let job = owner.pop() { mark(job) }
         }
         while let job = owner.pop() { mark(job) }

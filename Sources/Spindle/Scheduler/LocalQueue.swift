@@ -24,8 +24,11 @@
 // Slots themselves are plain memory: every access is ordered by one of the edges above.
 //
 // Rejected: a Chase–Lev deque (LIFO for the owner, growable): LIFO order breaks the task-group
-// ordering above, and growth needs epoch reclamation. Overflow instead moves half the queue to
-// the injector in one batch.
+// ordering above, and growth needs epoch reclamation. Also rejected, after measuring: Tokio's
+// overflow, which moves the oldest half of a full queue to the injector. The newest jobs then
+// stay local and run before older ones waiting in the injector, and a 1,000,000-child task group
+// on one worker spent half its time in Swift's child-list search. A full queue instead makes
+// its worker spill new jobs to the injector's tail (Worker.swift), which keeps global FIFO order.
 
 import Synchronization
 
@@ -71,51 +74,19 @@ final class LocalQueue: @unchecked Sendable {
 
     var isEmpty: Bool { count == 0 }
 
-    /// Owner only. Appends `job`; when the ring is full, moves half of it plus `job` to
-    /// `overflow` in one batch (oldest first). Returns how many jobs went to the overflow.
-    @discardableResult
-    func push(_ job: UnownedJob, overflow: Injector) -> Int {
-        while true {
-            // Acquire: a thief's release of `steal` must be visible before we reuse its slots.
-            let (steal, real) = Self.unpack(head.load(ordering: .acquiring))
-            // Relaxed: only this thread writes `tail`.
-            let t = tail.load(ordering: .relaxed)
-            if t &- steal < Self.capacity {
-                buffer[Int(t & Self.mask)] = job
-                // Release: publishes the slot write to thieves that acquire-load `tail`.
-                tail.store(t &+ 1, ordering: .releasing)
-                return 0
-            }
-            if steal != real {
-                // A thief is copying and will free space soon; don't wait for it.
-                overflow.push(job)
-                return 1
-            }
-            if let moved = pushOverflow(job, real: real, tail: t, overflow: overflow) {
-                return moved
-            }
-            // A thief claimed jobs between our load and the CAS: there is room now; retry.
-        }
-    }
-
-    private func pushOverflow(_ job: UnownedJob, real: UInt32, tail t: UInt32, overflow: Injector) -> Int? {
-        let half = Self.capacity / 2
-        precondition(t &- real == Self.capacity, "overflow on a queue that is not full")
-        let expected = Self.pack(steal: real, real: real)
-        let claimed = Self.pack(steal: real &+ half, real: real &+ half)
-        // Acquire-release: wins the oldest half against thieves and the owner's own pop
-        // (there is no concurrent pop: we are the owner). After success no thief can claim
-        // [real, real + half), so reading those slots below is race-free.
-        guard head.compareExchange(
-            expected: expected, desired: claimed, ordering: .acquiringAndReleasing
-        ).exchanged else {
-            return nil
-        }
-        let buffer = self.buffer
-        overflow.push(count: Int(half) + 1) { i in
-            i < Int(half) ? buffer[Int((real &+ UInt32(i)) & Self.mask)]! : job
-        }
-        return Int(half) + 1
+    /// Owner only. Appends `job`, or returns false when the ring is full (the worker then
+    /// spills to the injector; see Worker.swift).
+    @inline(__always)
+    func tryPush(_ job: UnownedJob) -> Bool {
+        // Acquire: a thief's release of `steal` must be visible before we reuse its slots.
+        let (steal, _) = Self.unpack(head.load(ordering: .acquiring))
+        // Relaxed: only this thread writes `tail`.
+        let t = tail.load(ordering: .relaxed)
+        if t &- steal >= Self.capacity { return false }
+        buffer[Int(t & Self.mask)] = job
+        // Release: publishes the slot write to thieves that acquire-load `tail`.
+        tail.store(t &+ 1, ordering: .releasing)
+        return true
     }
 
     /// Owner only. Takes the oldest job.

@@ -50,7 +50,7 @@ public struct WorkerMetrics: Sendable, Equatable {
     public var parks: UInt64
     /// Parked workers this worker woke.
     public var wakeupsSent: UInt64
-    /// Times this worker's full local queue moved half its jobs to the injection queue.
+    /// Times this worker's full local queue made it spill new jobs to the injection queue.
     public var overflows: UInt64
     /// Delayed jobs (`Task.sleep`) this worker made runnable.
     public var timersFired: UInt64

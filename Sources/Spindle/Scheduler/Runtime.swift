@@ -42,6 +42,9 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
     /// Set once in init, before any worker thread starts (thread creation orders that write
     /// before every read on the workers), and never changed.
     private(set) var workers: [Worker] = []
+    /// The same workers as unretained references, for the steal and wake paths, which then do
+    /// no reference counting. Valid while `workers` holds them (the runtime's lifetime).
+    private(set) var workerRefs: UnsafeMutableBufferPointer<Unmanaged<Worker>> = .init(start: nil, count: 0)
     let injector = Injector()
     let idle: Idle
     let registry = TaskRegistry()
@@ -78,6 +81,8 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
         idle = Idle(workerCount: count)
         // Workers need `self`, so they are created after the stored properties are set.
         self.workers = (0..<count).map { Worker(index: $0, runtime: self) }
+        workerRefs = .allocate(capacity: count)
+        _ = workerRefs.initialize(from: self.workers.map { Unmanaged.passUnretained($0) })
         try start(name: name)
     }
 
@@ -128,6 +133,10 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
         }
     }
 
+    deinit {
+        workerRefs.deallocate()
+    }
+
     private func workerExited() {
         // Acquire-release: the last worker out sees every other worker's drain.
         if exitedCount.add(1, ordering: .acquiringAndReleasing).newValue == workerCount {
@@ -174,7 +183,7 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
     /// Wakes one parked worker if the wake-up rule says work is waiting and nobody looks for it.
     func notifyParked(from sender: Worker?) {
         guard let index = idle.workerToNotify() else { return }
-        workers[index].ring.wake()
+        workerRefs[index]._withUnsafeGuaranteedRef { $0.ring.wake() }
         if let sender {
             sender.counters.wakeupsSent.bump()
         } else {
@@ -185,7 +194,9 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
     /// Whether any queue holds a job (the last searcher's re-check before it sleeps).
     var hasPendingWork: Bool {
         if !injector.isEmpty { return true }
-        for worker in workers where !worker.queue.isEmpty { return true }
+        for worker in workerRefs where worker._withUnsafeGuaranteedRef({ !$0.queue.isEmpty }) {
+            return true
+        }
         return false
     }
 

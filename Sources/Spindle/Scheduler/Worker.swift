@@ -17,6 +17,13 @@
 // A yield (a job enqueuing itself while it runs) goes to the back of the local queue, never to
 // the LIFO slot, or `Task.yield()` would hand the worker straight back to the yielder.
 //
+// Spilling keeps jobs in creation order when a worker makes more than its queue holds (a task
+// spawning a million children): once the local queue is full, new jobs go to the injector's
+// tail, in batches of 128 per lock, until the injector has drained. Everything local is then
+// older than everything spilled, and the worker takes the injector oldest-first when its own
+// queue empties. (Moving the oldest half to the injector instead, as Tokio does, lets the newest
+// jobs run first, which makes Swift's task groups quadratic; see LocalQueue.swift.)
+//
 // Only the worker's own thread touches the members marked "owner only"; other threads reach a
 // worker through its queue (steal), its ring (wake) and its counters (relaxed reads).
 
@@ -43,14 +50,18 @@ final class Worker: @unchecked Sendable {
     private var timers = TimerHeap()
     private var runningJob: UnsafeRawPointer?
     private var random: UInt64
+    private var spilling = false
+    private var spill: [UnownedJob] = []
 
     static let maxLifoStreak = 3
     static let maintenanceInterval: UInt32 = 61
+    static let spillBatch = 128
 
     init(index: Int, runtime: Runtime) {
         self.index = index
         self.runtime = runtime
         random = 0x9E37_79B9_7F4A_7C15 &* UInt64(index + 1)
+        spill.reserveCapacity(Self.spillBatch)
     }
 
     /// Owner only: creates the ring. Called on the worker's thread before it runs anything.
@@ -86,10 +97,32 @@ final class Worker: @unchecked Sendable {
 
     @inline(__always)
     private func pushLocal(_ job: UnownedJob) {
-        if queue.push(job, overflow: runtime.injector) > 1 {
-            counters.overflows.bump()
+        if spilling {
+            if spill.isEmpty && runtime.injector.isEmpty {
+                spilling = false  // everything spilled has been taken: local order is global again
+            } else {
+                spill.append(job)
+                if spill.count >= Self.spillBatch { flushSpill() }
+                return
+            }
         }
-        counters.queueDepthHighWater.raise(to: UInt64(queue.count))
+        if queue.tryPush(job) {
+            counters.queueDepthHighWater.raise(to: UInt64(queue.count))
+        } else {
+            spilling = true
+            counters.overflows.bump()
+            spill.append(job)
+        }
+    }
+
+    /// Owner only: publishes spilled jobs to the injector, oldest first, and lets a parked
+    /// worker help with them.
+    private func flushSpill() {
+        if spill.isEmpty { return }
+        let spill = self.spill
+        runtime.injector.push(count: spill.count) { spill[$0] }
+        self.spill.removeAll(keepingCapacity: true)
+        runtime.notifyParked(from: self)
     }
 
     /// Owner only: a job to run at `deadline` (CLOCK_MONOTONIC nanoseconds).
@@ -110,6 +143,7 @@ final class Worker: @unchecked Sendable {
                 job.runSynchronously(on: executor)
                 runningJob = nil
                 counters.jobsRun.bump()
+                if !spill.isEmpty { flushSpill() }
                 continue
             }
             if runtime.isStopping { break }
@@ -191,7 +225,7 @@ final class Worker: @unchecked Sendable {
             guard runtime.idle.tryStartSearching() else { return nil }
             isSearching = true
         }
-        let workers = runtime.workers
+        let workers = runtime.workerRefs
         let count = workers.count
         if count > 1 {
             // xorshift: a cheap random first victim so thieves don't all hit worker 0.
@@ -200,10 +234,13 @@ final class Worker: @unchecked Sendable {
             random ^= random << 17
             let start = Int(random % UInt64(count))
             for offset in 0..<count {
-                let victim = workers[(start + offset) % count]
-                if victim === self { continue }
+                let victimIndex = (start + offset) % count
+                if victimIndex == index { continue }
                 var stolen = 0
-                if let job = victim.queue.steal(into: queue, stolen: &stolen) {
+                let job = workers[victimIndex]._withUnsafeGuaranteedRef {
+                    $0.queue.steal(into: queue, stolen: &stolen)
+                }
+                if let job {
                     counters.steals.bump()
                     counters.jobsStolen.bump(by: UInt64(stolen))
                     return job
@@ -244,7 +281,8 @@ final class Worker: @unchecked Sendable {
     /// Owner only, on the way out: hands every job this worker still holds to the runtime.
     private func drainForShutdown() {
         if isSearching { stopSearching() }
-        var leftovers: [UnownedJob] = []
+        var leftovers: [UnownedJob] = spill
+        spill.removeAll()
         if let job = lifoSlot { leftovers.append(job) }
         lifoSlot = nil
         while let job = queue.pop() { leftovers.append(job) }
