@@ -26,6 +26,15 @@ int32_t spindle_affinity_cpu_count(void);
 /// Pins the calling thread to the first `count` CPUs of its current mask (0 on success).
 int32_t spindle_restrict_affinity(int32_t count);
 
+/// A spin-wait hint to the CPU (x86 `pause`, arm64 `yield`).
+static inline void spindle_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 /// IOSQE_* flags are macros Swift cannot import.
 static inline uint32_t spindle_iosqe_cqe_skip_success(void) { return IOSQE_CQE_SKIP_SUCCESS; }
 

@@ -10,7 +10,13 @@
 // 3. the local queue, oldest first;
 // 4. a batch from the injector;
 // 5. search: steal half of a random victim's queue (at most half the workers search at once);
-// 6. park in the ring until a completion, the next timer, or a wake-up.
+// 6. spin briefly while still counted as searching, then park in the ring until a completion,
+//    the next timer, or a wake-up.
+//
+// The spin is Go's "spinning M": when one worker produces jobs one at a time and another
+// consumes them faster, the consumer would otherwise park and be woken once per job (two system
+// calls and a context switch each; measured: 290,000 park/wake pairs for 1,000,000 spawns on
+// 2 workers). While it spins it is still a searcher, so producers send no wake-ups.
 // Due timers are checked between jobs whenever some are pending, and the job they wake goes to
 // the LIFO slot, so only the job in progress can delay a timer.
 //
@@ -56,6 +62,8 @@ final class Worker: @unchecked Sendable {
     static let maxLifoStreak = 3
     static let maintenanceInterval: UInt32 = 61
     static let spillBatch = 128
+    /// How long a searcher that found nothing keeps looking before it parks.
+    static let spinNanoseconds: UInt64 = 100_000
 
     init(index: Int, runtime: Runtime) {
         self.index = index
@@ -147,6 +155,7 @@ final class Worker: @unchecked Sendable {
                 continue
             }
             if runtime.isStopping { break }
+            if spinForWork() { continue }
             park()
             if runtime.isStopping && !hasLocalWork { break }
         }
@@ -259,6 +268,20 @@ final class Worker: @unchecked Sendable {
     }
 
     // MARK: Parking
+
+    /// Searchers only: watches the queues (plain loads, no stealing, no system call) for up to
+    /// `spinNanoseconds`. Returns true when work appeared or a timer fell due.
+    private func spinForWork() -> Bool {
+        guard isSearching else { return false }
+        let deadline = monotonicNanos() &+ Self.spinNanoseconds
+        repeat {
+            for _ in 0..<32 { spindle_cpu_relax() }
+            if runtime.hasPendingWork || runtime.isStopping { return true }
+            let now = monotonicNanos()
+            if timers.nextDeadline <= now || runtime.remoteTimerDeadline <= now { return true }
+            if now >= deadline { return false }
+        } while true
+    }
 
     private func park() {
         let wasLastSearcher = runtime.idle.workerWillPark(index, isSearching: isSearching)
