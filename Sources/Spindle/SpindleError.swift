@@ -15,6 +15,8 @@ public enum SpindleError: Error, Equatable, Sendable, CustomStringConvertible {
     case systemCallFailed(call: String, errno: Int32)
     /// The OS would not start another thread.
     case threadCreationFailed(errno: Int32)
+    /// A blocking pool was given a thread limit below 1 (or too large to count).
+    case invalidThreadLimit(Int)
 
     public var description: String {
         switch self {
@@ -30,6 +32,8 @@ public enum SpindleError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(call) failed (errno \(errno): \(String(cString: strerror(errno))))"
         case .threadCreationFailed(let errno):
             return "could not start a thread (errno \(errno): \(String(cString: strerror(errno))))"
+        case .invalidThreadLimit(let limit):
+            return "invalid thread limit \(limit): a blocking pool needs at least one thread"
         }
     }
 }

@@ -51,6 +51,9 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
     private let shuttingDown = Atomic<Bool>(false)
     private let shutdownDone = Gate()
     private let counters = WorkerCounters()
+    /// The pool ``toThread(_:)`` uses on this loop (threads named `spindle-blk-<n>`, started on
+    /// demand). Shutdown of the loop shuts it down after the spawned tasks' grace period.
+    public let blockingPool = BlockingPool(validated: "spindle-blk")
 
     /// Starts a loop on a new thread named `name`.
     ///
@@ -356,6 +359,8 @@ extension EventLoop {
         if loop.beginShutdown() {
             let deadline = monotonicNanos() &+ gracePeriod.clampedNanoseconds
             loop.runLoop { loop.registry.liveCount == 0 || monotonicNanos() >= deadline }
+            // Running pool jobs do not need the loop; their completions queue up for the last turn.
+            loop.blockingPool.shutdownBlocking(gracePeriod: .nanoseconds(remaining(until: deadline)))
             loop.requestStop()
             loop.runLoop()
             loop.finished.open()
@@ -380,6 +385,7 @@ extension EventLoop {
                 usleep(1_000)
             }
         }
+        let pool = await blockingPool.shutdown(gracePeriod: .nanoseconds(remaining(until: deadline)))
         let abandoned = registry.liveCount
         requestStop()
         var stuck = 0
@@ -392,7 +398,7 @@ extension EventLoop {
             if let thread { pthread_detach(thread.handle) }
         }
         shutdownDone.open()
-        return ShutdownReport(abandonedTasks: abandoned, stuckWorkers: stuck)
+        return ShutdownReport(abandonedTasks: abandoned, stuckWorkers: stuck, abandonedBlockingJobs: pool.abandonedJobs)
     }
 
     private func beginShutdown() -> Bool {

@@ -14,6 +14,9 @@ public struct ShutdownReport: Sendable, Equatable {
     /// Workers still inside a job when shutdown gave up waiting for them; their threads exit
     /// as soon as that job returns.
     public var stuckWorkers: Int
+    /// Blocking-pool jobs still running when the grace period ended (see
+    /// ``BlockingPoolShutdownReport/abandonedJobs``).
+    public var abandonedBlockingJobs: Int = 0
 }
 
 extension Runtime {
@@ -153,7 +156,8 @@ extension Runtime {
                 usleep(1_000)  // the caller was cancelled; keep honouring the grace period
             }
         }
-        return stopWorkers(abandoned: registry.liveCount)
+        let pool = await blockingPool.shutdown(gracePeriod: .nanoseconds(remaining(until: deadline)))
+        return stopWorkers(abandoned: registry.liveCount, pool: pool)
     }
 
     /// ``shutdown(gracePeriod:)`` for synchronous callers (blocks the calling thread).
@@ -164,7 +168,8 @@ extension Runtime {
         while registry.liveCount > 0 && monotonicNanos() < deadline {
             usleep(1_000)
         }
-        return stopWorkers(abandoned: registry.liveCount)
+        let pool = blockingPool.shutdownBlocking(gracePeriod: .nanoseconds(remaining(until: deadline)))
+        return stopWorkers(abandoned: registry.liveCount, pool: pool)
     }
 
     /// Returns true for the one caller that moves the runtime out of `running`.
@@ -176,7 +181,7 @@ extension Runtime {
         return true
     }
 
-    private func stopWorkers(abandoned: Int) -> ShutdownReport {
+    private func stopWorkers(abandoned: Int, pool: BlockingPoolShutdownReport) -> ShutdownReport {
         state.store(Self.stopping, ordering: .sequentiallyConsistent)
         for worker in workers { worker.ring.wake() }
         var stuck = 0
@@ -190,7 +195,8 @@ extension Runtime {
             stuck = workerCount - exitedWorkers
             for thread in threads { pthread_detach(thread.handle) }
         }
-        let report = ShutdownReport(abandonedTasks: abandoned, stuckWorkers: stuck)
+        let report = ShutdownReport(
+            abandonedTasks: abandoned, stuckWorkers: stuck, abandonedBlockingJobs: pool.abandonedJobs)
         shutdownReport.withLock { $0 = report }
         shutdownDone.open()
         return report

@@ -39,6 +39,9 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
 
     /// Number of worker threads.
     public let workerCount: Int
+    /// The pool ``toThread(_:)`` uses on this runtime (threads named `<name>-blk-<n>`, started
+    /// on demand). Shutdown of the runtime shuts it down after the spawned tasks' grace period.
+    public let blockingPool: BlockingPool
     /// Set once in init, before any worker thread starts (thread creation orders that write
     /// before every read on the workers), and never changed.
     private(set) var workers: [Worker] = []
@@ -78,6 +81,7 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
         let count = workers ?? WorkerCount.available()
         guard count >= 1 else { throw SpindleError.invalidWorkerCount(count) }
         workerCount = count
+        blockingPool = BlockingPool(validated: "\(name)-blk")
         idle = Idle(workerCount: count)
         // Workers need `self`, so they are created after the stored properties are set.
         self.workers = (0..<count).map { Worker(index: $0, runtime: self) }

@@ -60,3 +60,9 @@ extension Duration {
         return UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
     }
 }
+
+/// Nanoseconds from now until `deadline` (CLOCK_MONOTONIC), zero once it has passed.
+func remaining(until deadline: UInt64) -> Int64 {
+    let now = monotonicNanos()
+    return deadline > now ? Int64(clamping: deadline - now) : 0
+}

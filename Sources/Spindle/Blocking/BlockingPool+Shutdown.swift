@@ -1,0 +1,95 @@
+// Shutting a blocking pool down (Tokio's `shutdown_timeout`): close, cancel what has not
+// started, give what runs a grace period, then join the threads that finished and detach the
+// ones that did not. It never waits longer than the grace period for a job that never returns.
+
+import Glibc
+import Synchronization
+
+/// What a blocking pool's shutdown cancelled and what it left running.
+public struct BlockingPoolShutdownReport: Sendable, Equatable {
+    /// Jobs still queued when shutdown began; their tasks got `CancellationError`.
+    public var cancelledJobs: Int
+    /// Jobs still running when the grace period ended. Their threads were detached: each
+    /// finishes its job, hands the outcome to the awaiting task, and exits.
+    public var abandonedJobs: Int
+}
+
+extension BlockingPool {
+    /// Stops the pool: new jobs are refused with ``SpindleError/shutDown``, queued jobs are
+    /// cancelled (their tasks get `CancellationError`), running jobs get up to `gracePeriod` to
+    /// finish, and idle threads exit. Threads still running a job after the grace period are
+    /// left to finish it on their own and counted in the report. Calling it again, or
+    /// concurrently, returns the first call's report once that call is done.
+    @discardableResult
+    public func shutdown(gracePeriod: Duration = .seconds(10)) async -> BlockingPoolShutdownReport {
+        guard let cancelled = beginShutdown() else {
+            while true {
+                if let report = shutdownReport.withLock({ $0 }) { return report }
+                do { try await Task.sleep(for: .milliseconds(1)) } catch { usleep(1_000) }
+            }
+        }
+        let deadline = monotonicNanos() &+ gracePeriod.clampedNanoseconds
+        while hasLiveThreads && monotonicNanos() < deadline {
+            do {
+                try await Task.sleep(for: .milliseconds(1))
+            } catch {
+                usleep(1_000)  // the caller was cancelled; keep honouring the grace period
+            }
+        }
+        return finishShutdown(cancelled: cancelled)
+    }
+
+    /// ``shutdown(gracePeriod:)`` for synchronous callers (blocks the calling thread).
+    @discardableResult
+    public func shutdownBlocking(gracePeriod: Duration = .seconds(10)) -> BlockingPoolShutdownReport {
+        guard let cancelled = beginShutdown() else {
+            shutdownDone.wait()
+            return shutdownReport.withLock { $0 }!
+        }
+        let deadline = monotonicNanos() &+ gracePeriod.clampedNanoseconds
+        while hasLiveThreads && monotonicNanos() < deadline {
+            usleep(1_000)
+        }
+        return finishShutdown(cancelled: cancelled)
+    }
+
+    /// Whether shutdown has begun (new jobs are refused).
+    public var isShutDown: Bool { control.load(ordering: .sequentiallyConsistent).isClosed }
+
+    private var hasLiveThreads: Bool {
+        // Acquire: a thread's exit is published by the thread lock, which finishShutdown takes;
+        // this load only decides when to stop waiting.
+        control.load(ordering: .acquiring).live > 0
+    }
+
+    /// Closes the pool, wakes the idle threads so they exit, and cancels every queued job.
+    /// Returns how many it cancelled, or nil if another call closed the pool first.
+    private func beginShutdown() -> Int? {
+        guard let (before, _) = updateControl({ $0.isClosed ? nil : ($0.closing(), ()) }) else { return nil }
+        idleThreads.signal(count: before.idle)
+        var cancelled = 0
+        while let job = queue.pop() {
+            if withdraw(job, error: CancellationError()) { cancelled += 1 }
+        }
+        return cancelled
+    }
+
+    private func finishShutdown(cancelled: Int) -> BlockingPoolShutdownReport {
+        let (detached, exited) = threads.withLock { threads in
+            // Under the thread lock, `live` and the handles agree: a thread leaves both at once.
+            let detached = control.load(ordering: .sequentiallyConsistent).live > 0 ? threads.detachRunning() : 0
+            return (detached, threads.takeExited())
+        }
+        for handle in exited { pthread_join(handle, nil) }
+        var abandoned = 0
+        if detached > 0 {
+            let running = counters.started.load(ordering: .relaxed) &- counters.completed.load(ordering: .relaxed)
+            abandoned = Int(min(running, UInt64(detached)))
+            counters.abandoned.store(UInt64(abandoned), ordering: .relaxed)
+        }
+        let report = BlockingPoolShutdownReport(cancelledJobs: cancelled, abandonedJobs: abandoned)
+        shutdownReport.withLock { $0 = report }
+        shutdownDone.open()
+        return report
+    }
+}

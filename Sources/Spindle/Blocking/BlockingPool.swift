@@ -1,0 +1,354 @@
+// The blocking pool: elastic OS threads for closures that block or burn CPU, so that they never
+// hold up a worker or an event loop (asyncio's `to_thread` / `run_in_executor`, Tokio's
+// `spawn_blocking`).
+//
+// Parts:
+// - JobQueue: the FIFO of jobs waiting for a thread. Submitting is one atomic exchange (no
+//   lock); pool threads take jobs under a lock only they use.
+// - PoolControl: live threads, idle threads and "closed" in one atomic word. After queueing its
+//   job a submitter makes one compare-and-swap decision: claim an idle thread (and post it a
+//   semaphore permit), else count a new thread and start it (up to `maxThreads`), else leave
+//   the job queued for the first busy thread that finishes.
+// - Semaphore: idle threads sleep on it, up to `keepAlive`; a thread that times out and is
+//   still unclaimed retires.
+// - PoolThreads: thread handles for joining, behind a lock taken only when a thread starts or
+//   exits and at shutdown.
+//
+// So the path of a submission is: allocate the job, two counters, one exchange, one
+// compare-and-swap, and a `sem_post` when a thread was idle. No lock is shared by submitters.
+// A single-mutex pool (Tokio's shape) was measured against this one; see
+// Benchmarks/README.md ("blocking submission").
+//
+// The handshake that keeps a job from being stranded: a submitter queues, then reads the
+// control word; a thread going idle counts itself idle, then looks at the queue once more. All
+// four operations are sequentially consistent, so at least one of them sees the other: the
+// submitter claims the thread, or the thread finds the job.
+//
+// Cancellation and shutdown go through each job's own state machine (BlockingJob), so a job
+// is run or answered with an error exactly once, whoever races.
+//
+// What is deliberately missing: interrupting a running job (threads cannot be), and priority
+// between jobs (FIFO only).
+
+import Glibc
+import Synchronization
+
+/// Elastic OS threads that run blocking or CPU-heavy closures for async code.
+///
+/// A job that arrives when no pool thread is idle starts a new thread, up to `maxThreads`;
+/// beyond that jobs wait in FIFO order. A thread that has been idle for `keepAlive` exits.
+/// Threads are named `<name>-<n>`.
+///
+/// ```swift
+/// let pool = try BlockingPool(name: "db", maxThreads: 1)  // a library that is not thread-safe
+/// let rows = try await runInExecutor(pool) { try database.query("select 1") }
+/// await pool.shutdown()
+/// ```
+///
+/// Every ``Runtime`` and ``EventLoop`` has one (``Runtime/blockingPool``), which
+/// ``toThread(_:)`` uses; ``shared`` serves code that runs on neither.
+///
+/// **Cancellation.** A job that has not started when its task is cancelled is removed and
+/// ``run(_:)`` throws `CancellationError`. A job that has started cannot be interrupted: it runs
+/// to completion, and if the awaiting task has been cancelled by the time it returns, its value
+/// or error is dropped and `run` throws `CancellationError`. `run` therefore never returns
+/// while its closure is still running.
+public final class BlockingPool: Sendable {
+    /// The prefix of the pool's thread names.
+    public let name: String
+    /// The most threads the pool runs at once.
+    public let maxThreads: Int
+    /// How long a thread waits for a job before it exits.
+    public let keepAlive: Duration
+
+    private let keepAliveNanos: UInt64
+    let control = Atomic<PoolControl>(.initial)
+    let queue = JobQueue()
+    let idleThreads = Semaphore()
+    let threads = Lock(PoolThreads())
+    let counters = PoolCounters()
+    private let threadSerial = Atomic<Int>(0)
+    /// Permits posted by `releaseIdleThreads` whose threads are to exit rather than look for work.
+    private let retirements = Atomic<Int>(0)
+    let shutdownReport = Lock<BlockingPoolShutdownReport?>(nil)
+    let shutdownDone = Gate()
+
+    /// Makes a pool. No thread starts until the first job arrives.
+    ///
+    /// - Parameters:
+    ///   - name: prefix of the thread names (the kernel keeps 15 bytes of a thread name).
+    ///   - maxThreads: the most threads running jobs at once, at least 1.
+    ///   - keepAlive: how long an idle thread waits for a job before it exits.
+    /// - Throws: ``SpindleError/invalidThreadLimit(_:)`` when `maxThreads` is below 1 or above
+    ///   16,777,215.
+    public convenience init(
+        name: String = "spindle-blk", maxThreads: Int = 512, keepAlive: Duration = .seconds(10)
+    ) throws(SpindleError) {
+        guard maxThreads >= 1, maxThreads <= PoolControl.maxThreadLimit else {
+            throw SpindleError.invalidThreadLimit(maxThreads)
+        }
+        self.init(validated: name, maxThreads: maxThreads, keepAlive: keepAlive)
+    }
+
+    /// For callers whose arguments are known to be valid (runtimes, loops, `shared`).
+    init(validated name: String, maxThreads: Int = 512, keepAlive: Duration = .seconds(10)) {
+        self.name = name
+        self.maxThreads = maxThreads
+        self.keepAlive = keepAlive
+        keepAliveNanos = keepAlive.clampedNanoseconds
+    }
+
+    deinit {
+        // Every thread holds a reference to the pool, so all of them have exited. Those not yet
+        // joined are detached (this may be running on the last of them, which cannot join itself).
+        for handle in threads.withLock({ $0.takeExited() }) { pthread_detach(handle) }
+    }
+
+    /// The pool Spindle uses for code that runs on no Spindle runtime or event loop.
+    public static let shared = BlockingPool(validated: "spindle-blk")
+
+    /// The current runtime's pool, else the current event loop's, else ``shared``.
+    static var current: BlockingPool {
+        Runtime.current?.blockingPool ?? EventLoop.current?.blockingPool ?? shared
+    }
+
+    /// A snapshot of the pool's counters.
+    public func metrics() -> BlockingPoolMetrics {
+        let control = control.load(ordering: .relaxed)
+        return BlockingPoolMetrics(
+            threadsAlive: control.live,
+            threadsIdle: control.idle,
+            threadsHighWater: counters.threadsHighWater.load(ordering: .relaxed),
+            jobsQueued: max(0, counters.queued.load(ordering: .relaxed)),
+            queueDepthHighWater: counters.queueHighWater.load(ordering: .relaxed),
+            jobsStarted: counters.started.load(ordering: .relaxed),
+            jobsCompleted: counters.completed.load(ordering: .relaxed),
+            jobsCancelled: counters.cancelled.load(ordering: .relaxed),
+            jobsAbandoned: counters.abandoned.load(ordering: .relaxed))
+    }
+
+    // MARK: Submitting
+
+    /// Runs `body` on one of the pool's threads and returns its value or rethrows its error.
+    /// The awaiting task resumes on its own executor.
+    ///
+    /// - Throws: `body`'s error; `CancellationError` when the task is cancelled before the job
+    ///   starts, or while it runs (the job finishes first; its outcome is dropped);
+    ///   ``SpindleError/shutDown`` after ``shutdown(gracePeriod:)`` has begun (a job still
+    ///   queued when shutdown begins throws `CancellationError`);
+    ///   ``SpindleError/threadCreationFailed(errno:)`` when the pool has no thread and cannot
+    ///   start one.
+    public nonisolated(nonsending) func run<Success: Sendable>(
+        _ body: @escaping @Sendable () throws -> Success
+    ) async throws -> Success {
+        let job = TypedBlockingJob(body)
+        let value = try await withTaskCancellationHandler {
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Success, any Error>) in
+                job.continuation = continuation
+                submit(job)
+            }
+        } onCancel: {
+            withdraw(job, error: CancellationError())
+        }
+        // A job that had started ran to completion; a task cancelled meanwhile drops its outcome.
+        try Task.checkCancellation()
+        return value
+    }
+
+    /// Queues `job` and makes sure a thread will take it. Runs inside the continuation closure:
+    /// every path ends with the job queued or its task answered.
+    private func submit(_ job: BlockingJob) {
+        // Sequentially consistent: with shutdown's close, see `dispatch` below.
+        if control.load(ordering: .sequentiallyConsistent).isClosed {
+            job.resume(throwing: SpindleError.shutDown)
+            return
+        }
+        counters.jobQueued()
+        guard job.markQueued() else {
+            // Cancelled before it was queued: its task is ours to answer.
+            counters.jobLeftQueue()
+            counters.cancelled.add(1, ordering: .relaxed)
+            job.resume(throwing: CancellationError())
+            return
+        }
+        queue.push(job)
+        guard let (before, dispatch) = updateControl({ $0.dispatching(maxThreads: maxThreads) }) else { return }
+        switch dispatch {
+        case .wakeIdleThread:
+            idleThreads.signal()
+        case .startThread:
+            counters.threadsHighWater.raiseShared(to: before.live + 1)
+            startThread(for: job)
+        case .leaveQueued:
+            break
+        case .closed:
+            // Shutdown's drain may already have passed this job: withdraw it unless someone
+            // (the drain, or a thread) has it.
+            withdraw(job, error: SpindleError.shutDown)
+        }
+    }
+
+    /// Cancels `job` if it has not started, answering its task with `error`. Returns whether it
+    /// did.
+    @discardableResult
+    func withdraw(_ job: BlockingJob, error: any Error) -> Bool {
+        guard job.cancel() == BlockingJob.queued else { return false }
+        counters.jobLeftQueue()
+        counters.cancelled.add(1, ordering: .relaxed)
+        job.resume(throwing: error)
+        return true
+    }
+
+    /// Moves `control` by `transition` (nil: leave it) and returns the value it moved from.
+    ///
+    /// Sequentially consistent, loads and exchanges alike: the queue/idle handshake in the file
+    /// comment needs a single order over these and the queue's ends.
+    @discardableResult
+    func updateControl<Outcome>(
+        _ transition: (PoolControl) -> (PoolControl, Outcome)?
+    ) -> (before: PoolControl, outcome: Outcome)? {
+        var current = control.load(ordering: .sequentiallyConsistent)
+        while true {
+            guard let (next, outcome) = transition(current) else { return nil }
+            let (exchanged, original) = control.compareExchange(
+                expected: current, desired: next, ordering: .sequentiallyConsistent)
+            if exchanged { return (current, outcome) }
+            current = original
+        }
+    }
+
+    // MARK: Threads
+
+    /// Starts a thread, already counted in `control.live` by the caller.
+    private func startThread(for job: BlockingJob) {
+        let number = threadSerial.add(1, ordering: .relaxed).newValue
+        let failure: SpindleError? = threads.withLock { threads in
+            // The lock is held across the creation so the thread cannot record its exit first.
+            do throws(SpindleError) {
+                let thread = try OSThread.spawn(name: "\(name)-\(number)") { [self] in threadMain() }
+                threads.started(thread.handle)
+                return nil
+            } catch {
+                updateControl { ($0.exiting(), ()) }
+                return error
+            }
+        }
+        joinExitedThreads()
+        guard let failure else { return }
+        withdraw(job, error: failure)
+        // If no thread is left, nothing will ever take the jobs still queued: fail them too.
+        if control.load(ordering: .sequentiallyConsistent).live == 0 {
+            while let queued = queue.pop() { withdraw(queued, error: failure) }
+        }
+    }
+
+    private func joinExitedThreads() {
+        for handle in threads.withLock({ $0.takeExited() }) { pthread_join(handle, nil) }
+    }
+
+    /// A pool thread's life: take jobs while there are any, else sleep until claimed for one,
+    /// until the keep-alive passes or the pool closes.
+    private func threadMain() {
+        while true {
+            if let job = takeJob() {
+                execute(job)
+                continue
+            }
+            guard updateControl({ $0.enteringIdle().map { ($0, ()) } }) != nil else {
+                exitThread()  // closed
+                return
+            }
+            // The idle thread's half of the handshake: look once more after counting as idle.
+            if let job = takeJob() {
+                stopBeingIdle()
+                execute(job)
+                continue
+            }
+            guard sleepWhileIdle() else { return }
+        }
+    }
+
+    /// The oldest job that has not been cancelled, now owned by the caller; nil when none.
+    private func takeJob() -> BlockingJob? {
+        while let job = queue.pop() {
+            // Once closed, nothing starts: a job still queued is cancelled instead.
+            if control.load(ordering: .sequentiallyConsistent).isClosed {
+                withdraw(job, error: CancellationError())
+                continue
+            }
+            if job.claim() {
+                counters.jobLeftQueue()
+                return job
+            }
+            // A tombstone (cancelled while queued): released here.
+        }
+        return nil
+    }
+
+    private func execute(_ job: BlockingJob) {
+        counters.started.add(1, ordering: .relaxed)
+        job.run()
+        counters.completed.add(1, ordering: .relaxed)
+    }
+
+    /// An idle thread that found a job itself un-counts itself as idle, unless a submitter
+    /// claimed it first, in which case it takes the permit that submitter posts.
+    private func stopBeingIdle() {
+        if updateControl({ $0.leavingIdle().map { ($0, ()) } }) == nil {
+            idleThreads.wait()
+        }
+    }
+
+    /// Sleeps until claimed (returns true: look for work) or until the keep-alive passes
+    /// unclaimed (the thread has left the pool; returns false).
+    private func sleepWhileIdle() -> Bool {
+        let now = monotonicNanos()
+        let deadline = keepAliveNanos >= UInt64.max - now ? UInt64.max : now + keepAliveNanos
+        if idleThreads.wait(deadline: deadline) { return !retireIfAsked() }
+        let retired = threads.withLock { threads -> Bool in
+            guard updateControl({ $0.retiringIdle().map { ($0, ()) } }) != nil else { return false }
+            threads.exiting(pthread_self())
+            return true
+        }
+        if retired { return false }
+        // Claimed just as the keep-alive ran out: the permit is on its way.
+        idleThreads.wait()
+        return !retireIfAsked()
+    }
+
+    /// After a permit: exits if `releaseIdleThreads` asked for a retirement still unserved.
+    private func retireIfAsked() -> Bool {
+        // Acquire/release: nothing rides on this counter beyond its own value (the permit's
+        // sem_post/sem_wait already ordered the increment before this load).
+        var pending = retirements.load(ordering: .acquiring)
+        while pending > 0 {
+            let (exchanged, original) = retirements.compareExchange(
+                expected: pending, desired: pending - 1, ordering: .acquiringAndReleasing)
+            if exchanged {
+                exitThread()
+                return true
+            }
+            pending = original
+        }
+        return false
+    }
+
+    /// Leaves the pool: uncounted and filed for a join in one step, so that whoever sees the
+    /// live count reach zero (shutdown) finds every handle filed.
+    private func exitThread() {
+        threads.withLock { threads in
+            updateControl { ($0.exiting(), ()) }
+            threads.exiting(pthread_self())
+        }
+    }
+
+    /// Idle threads exit now instead of at the end of their keep-alive. Best effort: a thread
+    /// claimed for a job at the same moment stays. Tests use it to leave no thread behind in
+    /// ``shared``.
+    func releaseIdleThreads() {
+        guard let (before, _) = updateControl({ $0.idle == 0 ? nil : ($0.claimingAllIdle(), ()) }) else { return }
+        // Release: seen by the thread that takes one of the permits below (see retireIfAsked).
+        retirements.add(before.idle, ordering: .releasing)
+        idleThreads.signal(count: before.idle)
+    }
+}

@@ -1,0 +1,426 @@
+import CSpindle
+import Glibc
+import Synchronization
+import Testing
+@testable import Spindle
+
+/// Pure transitions of the pool's control word: no threads.
+@Suite struct PoolControlTests {
+    @Test func submissionsWakeIdleThreadsThenStartThreadsUpToTheLimitThenQueue() {
+        var control = PoolControl.initial
+        var actions: [PoolControl.Dispatch] = []
+        for _ in 0..<3 {
+            let (next, action) = control.dispatching(maxThreads: 2)
+            control = next
+            actions.append(action)
+        }
+        #expect(actions == [.startThread, .startThread, .leaveQueued])
+        #expect(control.live == 2 && control.idle == 0)
+        control = control.enteringIdle()!
+        #expect(control.idle == 1)
+        let (claimed, action) = control.dispatching(maxThreads: 2)
+        #expect(action == .wakeIdleThread && claimed.idle == 0 && claimed.live == 2)
+        // A claimed thread cannot retire or leave idle by itself: its permit is coming.
+        #expect(claimed.retiringIdle() == nil)
+        #expect(claimed.leavingIdle() == nil)
+    }
+
+    @Test func retiringTakesTheThreadOutOfBothCounts() {
+        var control = PoolControl.initial
+        control = control.dispatching(maxThreads: 4).0
+        control = control.enteringIdle()!
+        let retired = control.retiringIdle()!
+        #expect(retired.live == 0 && retired.idle == 0 && !retired.isClosed)
+    }
+
+    @Test func closingClaimsEveryIdleThreadAndRefusesEverything() {
+        var control = PoolControl.initial
+        for _ in 0..<3 { control = control.dispatching(maxThreads: 8).0 }
+        control = control.enteringIdle()!.enteringIdle()!
+        let closed = control.closing()
+        #expect(closed.isClosed && closed.live == 3 && closed.idle == 0)
+        #expect(closed.enteringIdle() == nil)
+        #expect(closed.dispatching(maxThreads: 8).1 == .closed)
+        #expect(closed.exiting().exiting().exiting().live == 0)
+    }
+
+    @Test func countsUseTheirWholeFieldsWithoutCarryingIntoEachOther() {
+        var control = PoolControl.initial
+        let limit = PoolControl.maxThreadLimit
+        for _ in 0..<3 { control = control.dispatching(maxThreads: limit).0 }
+        control = PoolControl(rawValue: control.rawValue | UInt64(limit - 3))  // live = limit
+        #expect(control.live == limit && control.idle == 0)
+        #expect(control.dispatching(maxThreads: limit).1 == .leaveQueued)
+        control = control.enteringIdle()!
+        #expect(control.live == limit && control.idle == 1)
+    }
+}
+
+extension SpindleTests {
+    @Suite struct BlockingPoolTests {
+        @Test func valuesAndErrorsComeBack() async throws {
+            struct Boom: Error, Equatable { let code: Int }
+            let pool = try BlockingPool(name: "spindle-val", maxThreads: 2)
+            let value = try await pool.run { 6 * 7 }
+            #expect(value == 42)
+            await #expect(throws: Boom(code: 7)) { try await pool.run { () throws -> Int in throw Boom(code: 7) } }
+            let onPoolThread = try await runInExecutor(pool) { currentThreadName().hasPrefix("spindle-val-") }
+            #expect(onPoolThread)
+            await pool.shutdown()
+            #expect(threadCount(prefix: "spindle-val") == 0)
+        }
+
+        @Test func invalidThreadLimitsAreRejected() {
+            #expect(throws: SpindleError.invalidThreadLimit(0)) { try BlockingPool(maxThreads: 0) }
+            #expect(throws: SpindleError.invalidThreadLimit(-3)) { try BlockingPool(maxThreads: -3) }
+        }
+
+        @Test func tenThousandJobsThroughFourThreadsNeverUseAFifth() async throws {
+            let pool = try BlockingPool(name: "spindle-cap4", maxThreads: 4)
+            let sampler = ThreadSampler(prefix: "spindle-cap4")
+            let sum = try await bounded(60, "10,000 jobs through 4 threads") {
+                try await withThrowingTaskGroup(of: Int.self) { group in
+                    for i in 0..<10_000 {
+                        group.addTask {
+                            try await pool.run {
+                                if i % 100 == 0 { usleep(200) }  // keep some threads busy so the queue builds up
+                                return i
+                            }
+                        }
+                    }
+                    return try await group.reduce(0, +)
+                }
+            }
+            let seen = sampler.stop()
+            let metrics = pool.metrics()
+            #expect(sum == 10_000 * 9_999 / 2)
+            #expect(metrics.jobsCompleted == 10_000 && metrics.jobsStarted == 10_000)
+            #expect(metrics.threadsHighWater <= 4, "\(metrics)")
+            #expect(seen <= 4, "saw \(seen) threads named spindle-cap4*")
+            #expect(seen >= 1)
+            #expect(metrics.queueDepthHighWater > 4, "jobs beyond the limit should have queued: \(metrics)")
+            #expect(metrics.jobsQueued == 0)
+            let report = await pool.shutdown()
+            #expect(report == BlockingPoolShutdownReport(cancelledJobs: 0, abandonedJobs: 0))
+            #expect(threadCount(prefix: "spindle-cap4") == 0)
+        }
+
+        @Test func jobsBeyondTheLimitRunInFIFOOrder() async throws {
+            let pool = try BlockingPool(name: "spindle-fifo", maxThreads: 1)
+            let release = Gate()
+            let order = Lock<[Int]>([])
+            let blocker = Task { try await pool.run { _ = release.wait() } }
+            try await waitUntil("the blocker runs") { pool.metrics().jobsStarted == 1 }
+            var tasks: [Task<Void, any Error>] = []
+            for i in 0..<50 {
+                tasks.append(Task { try await pool.run { order.withLock { $0.append(i) } } })
+                // Submit strictly one after the other.
+                try await waitUntil("job \(i) is queued") { pool.metrics().jobsQueued == i + 1 }
+            }
+            release.open()
+            try await blocker.value
+            for task in tasks { try await task.value }
+            #expect(order.withLock { $0 } == Array(0..<50))
+            await pool.shutdown()
+        }
+
+        @Test func idleThreadsExitAfterTheKeepAlive() async throws {
+            let pool = try BlockingPool(name: "spindle-idle", maxThreads: 8, keepAlive: .milliseconds(200))
+            let start = Gate()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<3 { group.addTask { try await pool.run { _ = start.wait() } } }
+                try await waitUntil("3 threads run") { pool.metrics().jobsStarted == 3 }
+                start.open()
+                try await group.waitForAll()
+            }
+            #expect(pool.metrics().threadsAlive == 3)
+            try await Task.sleep(for: .milliseconds(50))
+            let early = pool.metrics()
+            #expect(early.threadsAlive == 3 && early.threadsIdle == 3, "\(early)")
+            try await waitUntil("idle threads exit", seconds: 5) { pool.metrics().threadsAlive == 0 }
+            try await waitUntil("their OS threads are gone", seconds: 5) { threadCount(prefix: "spindle-idle") == 0 }
+            // The pool starts threads again when work comes back.
+            #expect(try await pool.run { 5 } == 5)
+            #expect(pool.metrics().threadsAlive == 1)
+            await pool.shutdown()
+            #expect(threadCount(prefix: "spindle-idle") == 0)
+        }
+
+        @Test func aJobCancelledBeforeItStartsIsRemovedAndNeverRuns() async throws {
+            let pool = try BlockingPool(name: "spindle-cnl", maxThreads: 1)
+            let release = Gate()
+            let ranSecond = Atomic<Bool>(false)
+            let blocker = Task { try await pool.run { release.wait(); return 1 } }
+            try await waitUntil("the blocker runs") { pool.metrics().jobsStarted == 1 }
+            let queued = Task { try await pool.run { ranSecond.store(true, ordering: .relaxed); return 2 } }
+            try await waitUntil("the second job is queued") { pool.metrics().jobsQueued == 1 }
+            let cancelledAt = ContinuousClock.now
+            queued.cancel()
+            await #expect(throws: CancellationError.self) { try await queued.value }
+            // Answered at once, while the only thread is still blocked.
+            #expect(ContinuousClock.now - cancelledAt < .seconds(2))
+            #expect(pool.metrics().jobsQueued == 0 && pool.metrics().jobsCancelled == 1)
+            release.open()
+            #expect(try await blocker.value == 1)
+            let ranSecondValue = ranSecond.load(ordering: .relaxed)
+            #expect(!ranSecondValue)
+            await pool.shutdown()
+        }
+
+        @Test func aTaskAlreadyCancelledNeverStartsItsJob() async throws {
+            let pool = try BlockingPool(name: "spindle-pre", maxThreads: 1)
+            let ran = Atomic<Bool>(false)
+            let task = Task {
+                withUnsafeCurrentTask { $0?.cancel() }
+                return try await pool.run { ran.store(true, ordering: .relaxed) }
+            }
+            await #expect(throws: CancellationError.self) { try await task.value }
+            let ranValue = ran.load(ordering: .relaxed)
+            #expect(!ranValue)
+            #expect(pool.metrics().jobsStarted == 0)
+            await pool.shutdown()
+        }
+
+        @Test func aJobCancelledWhileRunningFinishesAndItsResultIsDropped() async throws {
+            let pool = try BlockingPool(name: "spindle-run", maxThreads: 1)
+            let release = Gate()
+            let finished = Atomic<Bool>(false)
+            let returned = Atomic<Bool>(false)
+            let task = Task {
+                defer { returned.store(true, ordering: .releasing) }
+                return try await pool.run {
+                    release.wait()
+                    finished.store(true, ordering: .releasing)
+                    return 9
+                }
+            }
+            try await waitUntil("the job runs") { pool.metrics().jobsStarted == 1 }
+            task.cancel()
+            // The awaiting task does not return while its closure still runs.
+            try await Task.sleep(for: .milliseconds(100))
+            let returnedEarly = returned.load(ordering: .acquiring)
+            #expect(!returnedEarly)
+            release.open()
+            await #expect(throws: CancellationError.self) { try await task.value }
+            let didFinish = finished.load(ordering: .acquiring)
+            #expect(didFinish)
+            #expect(pool.metrics().jobsCompleted == 1 && pool.metrics().jobsCancelled == 0)
+            await pool.shutdown()
+        }
+
+        /// Cancellations racing with threads picking jobs up: every job is run or cancelled,
+        /// exactly once, and every task gets an answer that matches.
+        @Test func cancellationRacingWithPickupDecidesExactlyOnce() async throws {
+            let pool = try BlockingPool(name: "spindle-race", maxThreads: 2)
+            let runs = Lock([Int](repeating: 0, count: 2_000))
+            let outcome = try await bounded(60, "2,000 racing cancellations") { () -> (ran: Int, cancelledUnrun: Int) in
+                var ran = 0, cancelledUnrun = 0
+                for round in 0..<20 {
+                    let tasks = (0..<100).map { k in
+                        let index = round * 100 + k
+                        return Task { try await pool.run { runs.withLock { $0[index] += 1 }; return index } }
+                    }
+                    for (k, task) in tasks.enumerated() where k % 2 == 0 { task.cancel() }
+                    for (k, task) in tasks.enumerated() {
+                        let index = round * 100 + k
+                        do {
+                            #expect(try await task.value == index)
+                            ran += 1
+                        } catch is CancellationError {
+                            if runs.withLock({ $0[index] }) == 0 { cancelledUnrun += 1 }
+                        } catch {
+                            Issue.record("unexpected error \(error)")
+                        }
+                    }
+                }
+                return (ran, cancelledUnrun)
+            }
+            let counts = runs.withLock { $0 }
+            let totalRuns = counts.reduce(0, +)
+            #expect(counts.allSatisfy { $0 <= 1 }, "a job ran twice")
+            #expect(outcome.ran >= 1_000)  // the uncancelled half always runs
+            #expect(outcome.cancelledUnrun + totalRuns == 2_000)
+            let metrics = pool.metrics()
+            #expect(Int(metrics.jobsStarted) == totalRuns)
+            #expect(Int(metrics.jobsCancelled) == outcome.cancelledUnrun)
+            await pool.shutdown()
+        }
+
+        @Test func shutdownWithAJobThatNeverReturnsEndsWithinTheGracePeriod() async throws {
+            let pool = try BlockingPool(name: "spindle-stk", maxThreads: 1)
+            let release = Gate()  // opened at the end, so the abandoned thread does not leak
+            let stuck = Task { try await pool.run { release.wait(); return "late" } }
+            try await waitUntil("the stuck job runs") { pool.metrics().jobsStarted == 1 }
+            let queued = Task { try await pool.run { "never" } }
+            try await waitUntil("a job is queued") { pool.metrics().jobsQueued == 1 }
+            let start = ContinuousClock.now
+            let report = await pool.shutdown(gracePeriod: .milliseconds(200))
+            let took = ContinuousClock.now - start
+            #expect(took >= .milliseconds(200) && took < .milliseconds(700), "shutdown took \(took)")
+            #expect(report == BlockingPoolShutdownReport(cancelledJobs: 1, abandonedJobs: 1))
+            #expect(pool.metrics().jobsAbandoned == 1)
+            await #expect(throws: CancellationError.self) { try await queued.value }
+            await #expect(throws: SpindleError.shutDown) { try await pool.run { 0 } }
+            // A second shutdown returns the first one's report.
+            #expect(await pool.shutdown(gracePeriod: .zero) == report)
+            // The abandoned job still answers its task when it finally returns, and its thread exits.
+            release.open()
+            #expect(try await stuck.value == "late")
+            try await waitUntil("the detached thread exits", seconds: 5) { threadCount(prefix: "spindle-stk") == 0 }
+        }
+
+        @Test func shutdownWaitsForRunningJobsWithinTheGracePeriod() async throws {
+            let pool = try BlockingPool(name: "spindle-grc", maxThreads: 4)
+            let started = Gate()
+            let task = Task { try await pool.run { started.open(); usleep(100_000); return 3 } }
+            started.wait()
+            let report = pool.shutdownBlocking(gracePeriod: .seconds(5))
+            #expect(report == BlockingPoolShutdownReport(cancelledJobs: 0, abandonedJobs: 0))
+            #expect(try await task.value == 3)
+            #expect(threadCount(prefix: "spindle-grc") == 0)
+        }
+
+        @Test func toThreadOnARuntimeUsesItsPoolAndResumesOnTheRuntime() async throws {
+            let result = try await bounded(30, "toThread on a runtime") {
+                try await Runtime.run(workers: 2) { () -> (Bool, Bool, UInt64) in
+                    let runtime = Runtime.current!
+                    var sameRuntime = true, onPoolThread = true
+                    for i in 0..<200 {
+                        let (value, name, poolRuntime) = try await toThread {
+                            (i, currentThreadName(), Runtime.current)
+                        }
+                        sameRuntime = sameRuntime && value == i && Runtime.current === runtime && poolRuntime == nil
+                        onPoolThread = onPoolThread && name.hasPrefix("spindle-blk-")
+                    }
+                    return (sameRuntime, onPoolThread, runtime.blockingPool.metrics().jobsCompleted)
+                }
+            }
+            #expect(result.0, "a toThread caller resumed off its runtime")
+            #expect(result.1, "a job ran off the runtime's pool threads")
+            #expect(result.2 == 200)
+            // Runtime.run shut the pool down with the runtime.
+            #expect(threadCount(prefix: "spindle-blk") == 0)
+        }
+
+        @Test func toThreadOnAnEventLoopUsesItsPoolAndResumesOnTheLoop() async throws {
+            let result = try await bounded(30, "toThread on a loop") {
+                try await EventLoop.run { () -> (Bool, Bool, UInt64) in
+                    let loop = EventLoop.current!
+                    let loopThread = spindle_test_tid()
+                    var onLoop = true, offLoop = true
+                    for i in 0..<200 {
+                        let (value, tid) = try await toThread { (i, spindle_test_tid()) }
+                        onLoop = onLoop && value == i && loop.inEventLoop && spindle_test_tid() == loopThread
+                        offLoop = offLoop && tid != loopThread
+                    }
+                    return (onLoop, offLoop, loop.blockingPool.metrics().jobsCompleted)
+                }
+            }
+            #expect(result.0 && result.1)
+            #expect(result.2 == 200)
+            #expect(threadCount(prefix: "spindle-blk") == 0)
+        }
+
+        @Test func toThreadInsideRunBlockingLoop() throws {
+            let caller = spindle_test_tid()
+            let ok = try EventLoop.runBlocking { () async throws -> Bool in
+                let tid = try await toThread { spindle_test_tid() }
+                return tid != caller && spindle_test_tid() == caller
+            }
+            #expect(ok)
+            #expect(threadCount(prefix: "spindle-blk") == 0)
+        }
+
+        @Test func toThreadFromAPlainTaskUsesTheSharedPool() async throws {
+            let before = BlockingPool.shared.metrics().jobsCompleted
+            let value = try await Task.detached { try await toThread { currentThreadName() } }.value
+            #expect(value.hasPrefix("spindle-blk-"))
+            #expect(BlockingPool.shared.metrics().jobsCompleted == before + 1)
+            // Leave no spindle-* thread behind for the leak tests.
+            BlockingPool.shared.releaseIdleThreads()
+            try await waitUntil("the shared pool's idle threads exit", seconds: 5) {
+                BlockingPool.shared.metrics().threadsAlive == 0 && threadCount(prefix: "spindle-blk") == 0
+            }
+        }
+
+        @Test func runtimeShutdownReportsAnAbandonedBlockingJobWithoutHanging() async throws {
+            let release = Gate()
+            let runtime = try Runtime(workers: 1)
+            let task = try runtime.spawn { try await toThread { release.wait(); return 1 } }
+            try await waitUntil("the job runs") { runtime.blockingPool.metrics().jobsStarted == 1 }
+            let start = ContinuousClock.now
+            let report = await runtime.shutdown(gracePeriod: .milliseconds(200))
+            let took = ContinuousClock.now - start
+            #expect(took < .seconds(2), "runtime shutdown took \(took)")
+            #expect(report.abandonedTasks == 1 && report.abandonedBlockingJobs == 1, "\(report)")
+            #expect(runtime.blockingPool.isShutDown)
+            release.open()
+            // The task was cancelled while its job ran: the job's value is dropped.
+            await #expect(throws: CancellationError.self) { try await task.value }
+            try await waitUntil("the detached pool thread exits", seconds: 5) { threadCount(prefix: "spindle-blk") == 0 }
+        }
+    }
+}
+
+// MARK: Helpers
+
+/// The calling thread's name.
+func currentThreadName() -> String {
+    guard let file = fopen("/proc/thread-self/comm", "r") else { return "" }
+    defer { fclose(file) }
+    var buffer = [CChar](repeating: 0, count: 64)
+    fgets(&buffer, 64, file)
+    return String(decoding: buffer.prefix { $0 != 0 && $0 != 10 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+/// Threads of this process whose name starts with `prefix`.
+func threadCount(prefix: String) -> Int {
+    guard let dir = opendir("/proc/self/task") else { return -1 }
+    defer { closedir(dir) }
+    var count = 0
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        guard name != ".", name != "..", let file = fopen("/proc/self/task/\(name)/comm", "r") else { continue }
+        var buffer = [CChar](repeating: 0, count: 64)
+        fgets(&buffer, 64, file)
+        fclose(file)
+        let comm = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        if comm.hasPrefix(prefix) { count += 1 }
+    }
+    return count
+}
+
+/// Polls `condition` every millisecond until it holds; fails after `seconds`.
+func waitUntil(_ what: String, seconds: Double = 10, _ condition: () -> Bool) async throws {
+    let deadline = ContinuousClock.now + .seconds(seconds)
+    while !condition() {
+        if ContinuousClock.now > deadline { throw TimedOut(what: what, seconds: seconds) }
+        try await Task.sleep(for: .milliseconds(1))
+    }
+}
+
+/// A thread that counts the process's threads named `prefix*` every millisecond and keeps
+/// the largest count seen.
+final class ThreadSampler: Sendable {
+    private let stopped = Atomic<Bool>(false)
+    private let most = Atomic<Int>(0)
+    private let done = Gate()
+
+    init(prefix: String) {
+        onForeignThread { [self] in
+            while !stopped.load(ordering: .acquiring) {
+                let seen = threadCount(prefix: prefix)
+                if seen > most.load(ordering: .relaxed) { most.store(seen, ordering: .relaxed) }
+                usleep(1_000)
+            }
+            done.open()
+        }
+    }
+
+    /// Stops sampling; returns the most threads seen at once.
+    func stop() -> Int {
+        stopped.store(true, ordering: .releasing)
+        done.wait()
+        return most.load(ordering: .relaxed)
+    }
+}
