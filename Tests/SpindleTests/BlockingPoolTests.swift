@@ -218,9 +218,21 @@ extension SpindleTests {
                 for round in 0..<20 {
                     let tasks = (0..<100).map { k in
                         let index = round * 100 + k
-                        return Task { try await pool.run { runs.withLock { $0[index] += 1 }; return index } }
+                        return Task {
+                            try await pool.run {
+                                runs.withLock { $0[index] += 1 }
+                                if index % 7 == 0 { usleep(50) }  // let a queue form
+                                return index
+                            }
+                        }
                     }
-                    for (k, task) in tasks.enumerated() where k % 2 == 0 { task.cancel() }
+                    // Cancel every other task at varied moments: before it submits, while its
+                    // job is queued, while it runs, after it ran.
+                    for (k, task) in tasks.enumerated() where k % 2 == 0 {
+                        if k % 8 == 0 { await Task.yield() }
+                        if k % 16 == 0 { usleep(UInt32(round * 10)) }
+                        task.cancel()
+                    }
                     for (k, task) in tasks.enumerated() {
                         let index = round * 100 + k
                         do {
@@ -244,6 +256,65 @@ extension SpindleTests {
             #expect(Int(metrics.jobsStarted) == totalRuns)
             #expect(Int(metrics.jobsCancelled) == outcome.cancelledUnrun)
             await pool.shutdown()
+        }
+
+        /// Threads retire after 1 ms idle and are restarted by the next burst: claims, keep-alive
+        /// timeouts and thread starts race constantly. Every job must still run exactly once.
+        @Test func burstsAgainstATinyKeepAliveLoseNoJob() async throws {
+            let pool = try BlockingPool(name: "spindle-brst", maxThreads: 3, keepAlive: .milliseconds(1))
+            let total = try await bounded(60, "bursts with a 1 ms keep-alive") {
+                try await Runtime.run(workers: 2) {
+                    try await withThrowingTaskGroup(of: Int.self) { group in
+                        for submitter in 0..<8 {
+                            group.addTask {
+                                var sum = 0
+                                for burst in 0..<40 {
+                                    for _ in 0..<(burst % 5 + 1) { sum += try await pool.run { 1 } }
+                                    if (burst + submitter) % 3 == 0 { try await Task.sleep(for: .milliseconds(2)) }
+                                }
+                                return sum
+                            }
+                        }
+                        return try await group.reduce(0, +)
+                    }
+                }
+            }
+            #expect(total == 8 * (0..<40).reduce(0) { $0 + $1 % 5 + 1 })
+            let metrics = pool.metrics()
+            #expect(metrics.threadsHighWater <= 3)
+            #expect(metrics.jobsCompleted == UInt64(total))
+            await pool.shutdown()
+            #expect(threadCount(prefix: "spindle-brst") == 0)
+        }
+
+        /// Submissions racing with shutdown: every task gets an answer (a value, a cancellation,
+        /// or shutDown), nothing hangs, and no thread is left.
+        @Test func submissionsRacingWithShutdownAllGetAnAnswer() async throws {
+            for round in 0..<20 {
+                let pool = try BlockingPool(name: "spindle-shr", maxThreads: 2)
+                let answered = try await bounded(30, "shutdown race round \(round)") { () -> Int in
+                    try await withThrowingTaskGroup(of: Int.self) { group in
+                        for i in 0..<200 {
+                            group.addTask {
+                                do {
+                                    _ = try await pool.run { if i % 10 == 0 { usleep(100) } }
+                                } catch is CancellationError {
+                                } catch SpindleError.shutDown {
+                                }
+                                return 1
+                            }
+                        }
+                        if round % 2 == 0 { await Task.yield() }
+                        await pool.shutdown(gracePeriod: .seconds(5))
+                        return try await group.reduce(0, +)
+                    }
+                }
+                #expect(answered == 200)
+                let metrics = pool.metrics()
+                #expect(metrics.jobsStarted == metrics.jobsCompleted)
+                #expect(metrics.threadsAlive == 0)
+                #expect(threadCount(prefix: "spindle-shr") == 0, "round \(round)")
+            }
         }
 
         @Test func shutdownWithAJobThatNeverReturnsEndsWithinTheGracePeriod() async throws {
