@@ -66,7 +66,10 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
                 failure.withLock { $0 = error }
             }
             started.open()
-            if failure.withLock({ $0 }) == nil { runLoop() }
+            if failure.withLock({ $0 }) == nil {
+                runLoop()
+                ring.close()
+            }
             finished.open()
         }
         started.wait()
@@ -74,12 +77,16 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
             thread?.join()
             throw error
         }
+        // Never deallocated, for the reason given in Runtime.init.
+        _ = Unmanaged.passRetained(self)
     }
 
     /// A loop that runs on the calling thread when that thread calls `runLoop` (used by the
     /// blocking `run` and the main executor). The ring is created here, on that thread.
     init(onCurrentThread: ()) throws(SpindleError) {
         ring = try Ring()
+        // Never deallocated, for the reason given in Runtime.init.
+        _ = Unmanaged.passRetained(self)
     }
 
     /// The loop whose thread the caller is on, or nil.
@@ -114,7 +121,7 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
 
     private func enqueueRemote(_ job: UnownedJob) {
         if exited.load(ordering: .sequentiallyConsistent) {
-            orphan([job])
+            Afterlife.adopt([job], from: self)
             return
         }
         inbox.withLock { inbox in
@@ -122,7 +129,7 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
             inboxCount.store(inbox.count, ordering: .sequentiallyConsistent)
         }
         wakeIfParked()
-        if exited.load(ordering: .sequentiallyConsistent) { orphan(takeInbox()) }
+        if exited.load(ordering: .sequentiallyConsistent) { Afterlife.adopt(takeInbox(), from: self) }
     }
 
     private func wakeIfParked() {
@@ -172,13 +179,12 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
             exited.store(true, ordering: .sequentiallyConsistent)
             var leftovers: [UnownedJob] = []
             while let job = runQueue.popFirst() { leftovers.append(job) }
-            leftovers.append(contentsOf: timers.removeAll())
             leftovers.append(contentsOf: takeInbox())
-            leftovers.append(contentsOf: remoteTimers.withLock { heap in
+            let remote = remoteTimers.withLock { heap in
                 defer { remoteDeadline.store(.max, ordering: .releasing) }
                 return heap.removeAll()
-            })
-            orphan(leftovers)
+            }
+            Afterlife.adopt(leftovers, timers: timers.removeAll() + remote, from: self)
         }
     }
 
@@ -253,7 +259,7 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
             return
         }
         if exited.load(ordering: .sequentiallyConsistent) {
-            orphan([job])
+            Afterlife.adopt([], timers: [(job, deadline)], from: self)
             return
         }
         remoteTimers.withLock { heap in
@@ -265,16 +271,6 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
         ring.wake()
     }
 
-    private func orphan(_ jobs: [UnownedJob]) {
-        let global = globalConcurrentExecutor
-        for job in jobs {
-            if (global as AnyObject) === self {
-                job.runSynchronously(isolatedTo: asUnownedSerialExecutor(), taskExecutor: asUnownedTaskExecutor())
-            } else {
-                global.enqueue(job)
-            }
-        }
-    }
 }
 
 extension EventLoop {
@@ -295,7 +291,7 @@ extension EventLoop {
             defer { registry.finish(id) }
             return await operation()
         }
-        registry.attach(id, task)
+        registry.attach(id, task, task: unsafeBitCast(task, to: UInt.self), name: name)
         return task
     }
 
@@ -314,7 +310,7 @@ extension EventLoop {
             defer { registry.finish(id) }
             return try await operation()
         }
-        registry.attach(id, task)
+        registry.attach(id, task, task: unsafeBitCast(task, to: UInt.self), name: name)
         return task
     }
 
@@ -358,6 +354,7 @@ extension EventLoop {
             loop.runLoop { loop.registry.liveCount == 0 || monotonicNanos() >= deadline }
             loop.requestStop()
             loop.runLoop()
+            loop.ring.close()
             loop.finished.open()
             loop.shutdownDone.open()
         }
