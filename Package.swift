@@ -8,6 +8,9 @@ let package = Package(
         .executable(name: "spindle-default-executor", targets: ["spindle-default-executor"]),
         .executable(name: "spindle-readme-examples", targets: ["spindle-readme-examples"]),
     ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
     targets: [
         .systemLibrary(
             name: "CURing",
@@ -17,7 +20,7 @@ let package = Package(
         .target(name: "CSpindle", dependencies: ["CURing"]),
         .target(
             name: "Spindle",
-            dependencies: ["CSpindle", "CURing"],
+            dependencies: ["CSpindle", "CURing", .product(name: "Logging", package: "swift-log")],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .executableTarget(
@@ -32,7 +35,10 @@ let package = Package(
         ),
         .testTarget(
             name: "SpindleTests",
-            dependencies: ["Spindle", "spindle-default-executor", "spindle-readme-examples"],
+            dependencies: [
+                "Spindle", "spindle-default-executor", "spindle-readme-examples",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
     ]

@@ -122,7 +122,7 @@ func spindleThreadCount() -> Int {
         let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         guard name != ".", name != "..", let file = fopen("/proc/self/task/\(name)/comm", "r") else { continue }
         var buffer = [CChar](repeating: 0, count: 64)
-        fgets(&buffer, 64, file)
+        _ = fgets(&buffer, 64, file)
         fclose(file)
         let comm = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         if comm.hasPrefix("spindle") { count += 1 }

@@ -68,3 +68,12 @@ func tokenIndex(_ job: UnownedJob) -> Int { Int(unsafeBitCast(job, to: UInt.self
 
 /// The kernel thread id of the caller.
 func spindle_test_tid() -> Int32 { spindle_gettid() }
+
+/// Polls `condition` until it holds, failing with `what` after `seconds`.
+func eventually(_ what: String, seconds: Double = 5, _ condition: () -> Bool) async throws {
+    let deadline = ContinuousClock.now + .seconds(seconds)
+    while !condition() {
+        if ContinuousClock.now > deadline { throw TimedOut(what: what, seconds: seconds) }
+        try await Task.sleep(for: .milliseconds(1))
+    }
+}

@@ -69,7 +69,10 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
                 failure.withLock { $0 = error }
             }
             started.open()
-            if failure.withLock({ $0 }) == nil { runLoop() }
+            if failure.withLock({ $0 }) == nil {
+                runLoop()
+                ring.close()
+            }
             finished.open()
         }
         started.wait()
@@ -77,12 +80,16 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
             thread?.join()
             throw error
         }
+        // Never deallocated, for the reason given in Runtime.init.
+        _ = Unmanaged.passRetained(self)
     }
 
     /// A loop that runs on the calling thread when that thread calls `runLoop` (used by the
     /// blocking `run` and the main executor). The ring is created here, on that thread.
     init(onCurrentThread: ()) throws(SpindleError) {
         ring = try Ring()
+        // Never deallocated, for the reason given in Runtime.init.
+        _ = Unmanaged.passRetained(self)
     }
 
     /// The loop whose thread the caller is on, or nil.
@@ -117,7 +124,7 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
 
     private func enqueueRemote(_ job: UnownedJob) {
         if exited.load(ordering: .sequentiallyConsistent) {
-            orphan([job])
+            Afterlife.adopt([job], from: self)
             return
         }
         inbox.withLock { inbox in
@@ -125,7 +132,7 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
             inboxCount.store(inbox.count, ordering: .sequentiallyConsistent)
         }
         wakeIfParked()
-        if exited.load(ordering: .sequentiallyConsistent) { orphan(takeInbox()) }
+        if exited.load(ordering: .sequentiallyConsistent) { Afterlife.adopt(takeInbox(), from: self) }
     }
 
     private func wakeIfParked() {
@@ -175,13 +182,12 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
             exited.store(true, ordering: .sequentiallyConsistent)
             var leftovers: [UnownedJob] = []
             while let job = runQueue.popFirst() { leftovers.append(job) }
-            leftovers.append(contentsOf: timers.removeAll())
             leftovers.append(contentsOf: takeInbox())
-            leftovers.append(contentsOf: remoteTimers.withLock { heap in
+            let remote = remoteTimers.withLock { heap in
                 defer { remoteDeadline.store(.max, ordering: .releasing) }
                 return heap.removeAll()
-            })
-            orphan(leftovers)
+            }
+            Afterlife.adopt(leftovers, timers: timers.removeAll() + remote, from: self)
         }
     }
 
@@ -256,7 +262,7 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
             return
         }
         if exited.load(ordering: .sequentiallyConsistent) {
-            orphan([job])
+            Afterlife.adopt([], timers: [(job, deadline)], from: self)
             return
         }
         remoteTimers.withLock { heap in
@@ -268,16 +274,6 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
         ring.wake()
     }
 
-    private func orphan(_ jobs: [UnownedJob]) {
-        let global = globalConcurrentExecutor
-        for job in jobs {
-            if (global as AnyObject) === self {
-                job.runSynchronously(isolatedTo: asUnownedSerialExecutor(), taskExecutor: asUnownedTaskExecutor())
-            } else {
-                global.enqueue(job)
-            }
-        }
-    }
 }
 
 extension EventLoop {
@@ -298,7 +294,7 @@ extension EventLoop {
             defer { registry.finish(id) }
             return await operation()
         }
-        registry.attach(id, task)
+        registry.attach(id, task, task: unsafeBitCast(task, to: UInt.self), name: name)
         return task
     }
 
@@ -317,7 +313,7 @@ extension EventLoop {
             defer { registry.finish(id) }
             return try await operation()
         }
-        registry.attach(id, task)
+        registry.attach(id, task, task: unsafeBitCast(task, to: UInt.self), name: name)
         return task
     }
 
@@ -363,6 +359,7 @@ extension EventLoop {
             loop.blockingPool.shutdownBlocking(gracePeriod: .nanoseconds(remaining(until: deadline)))
             loop.requestStop()
             loop.runLoop()
+            loop.ring.close()
             loop.finished.open()
             loop.shutdownDone.open()
         }

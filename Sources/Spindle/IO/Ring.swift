@@ -11,7 +11,9 @@
 // kernels) become `SpindleError.ioUringUnavailable` with a diagnosis.
 //
 // A ring must be created and used on the thread that owns it (SINGLE_ISSUER); only `wake()` may
-// be called from other threads.
+// be called from other threads. The owner closes the ring when its thread stops; a `wake()`
+// racing with that is serialised by `wakeLock`, so it can never write to a descriptor number
+// the process has since reused for something else.
 
 import CSpindle
 import CURing
@@ -27,6 +29,8 @@ final class Ring: @unchecked Sendable {
 
     private let ring: UnsafeMutablePointer<io_uring>
     private let wakeFD: Int32
+    /// Guards `isClosed` and the use of `wakeFD` by other threads.
+    private let wakeLock = Lock(false)
     /// The 8-byte target of the eventfd READ. The kernel owns it while the READ is in flight,
     /// so it lives as long as the ring and is freed only after the ring is torn down.
     private let wakeBuffer: UnsafeMutablePointer<UInt64>
@@ -78,12 +82,23 @@ final class Ring: @unchecked Sendable {
         timeout.initialize(to: __kernel_timespec())
     }
 
-    deinit {
-        // Tearing the ring down cancels and waits out its in-flight requests, so the wake
-        // buffer is no longer the kernel's once io_uring_queue_exit returns.
+    /// Owner only, once, when the owning thread stops: closes the ring and the eventfd.
+    /// Tearing the ring down cancels and waits out its in-flight requests, so the wake buffer
+    /// is no longer the kernel's once io_uring_queue_exit returns.
+    func close() {
+        let wasOpen = wakeLock.withLock { isClosed -> Bool in
+            if isClosed { return false }
+            isClosed = true
+            Glibc.close(wakeFD)
+            return true
+        }
+        guard wasOpen else { return }
         io_uring_queue_exit(ring)
+    }
+
+    deinit {
+        close()
         ring.deallocate()
-        close(wakeFD)
         wakeBuffer.deallocate()
         timeout.deallocate()
     }
@@ -104,8 +119,11 @@ final class Ring: @unchecked Sendable {
     /// Any thread: ends the owner's current or next park. The eventfd counter is sticky, so a
     /// wake sent just before the owner parks is not lost: the READ completes at once.
     func wake() {
-        var one: UInt64 = 1
-        _ = write(wakeFD, &one, 8)
+        wakeLock.withLock { isClosed in
+            if isClosed { return }
+            var one: UInt64 = 1
+            _ = write(wakeFD, &one, 8)
+        }
     }
 
     /// Owner only. Sleeps until a completion, a wake, or `deadline` (CLOCK_MONOTONIC

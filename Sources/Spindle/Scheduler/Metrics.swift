@@ -68,6 +68,8 @@ public struct RuntimeMetrics: Sendable {
     public var foreignWakeups: UInt64
     /// Tasks started with `spawn` that have not finished yet.
     public var liveSpawnedTasks: Int
+    /// Times the blocked-worker watch found a worker stuck in one job past its threshold.
+    public var blockedWorkerReports: UInt64
 
     /// Sum of `jobsRun` over all workers.
     public var jobsRun: UInt64 { workers.reduce(0) { $0 + $1.jobsRun } }

@@ -48,7 +48,8 @@ extension Runtime {
             workers: workers.map(\.counters.snapshot),
             injectorDepth: injector.count,
             foreignWakeups: foreignWakeups.load(ordering: .relaxed),
-            liveSpawnedTasks: registry.liveCount)
+            liveSpawnedTasks: registry.liveCount,
+            blockedWorkerReports: watch?.reports.load(ordering: .relaxed) ?? 0)
     }
 
     // MARK: Spawning
@@ -68,7 +69,7 @@ extension Runtime {
             defer { registry.finish(id) }
             return await operation()
         }
-        registry.attach(id, task)
+        registry.attach(id, task, task: unsafeBitCast(task, to: UInt.self), name: name)
         return task
     }
 
@@ -87,7 +88,7 @@ extension Runtime {
             defer { registry.finish(id) }
             return try await operation()
         }
-        registry.attach(id, task)
+        registry.attach(id, task, task: unsafeBitCast(task, to: UInt.self), name: name)
         return task
     }
 
@@ -182,6 +183,7 @@ extension Runtime {
     }
 
     private func stopWorkers(abandoned: Int, pool: BlockingPoolShutdownReport) -> ShutdownReport {
+        watch?.stop()
         state.store(Self.stopping, ordering: .sequentiallyConsistent)
         for worker in workers { worker.ring.wake() }
         var stuck = 0

@@ -13,6 +13,7 @@
 
 import CSpindle
 import Glibc
+import Logging
 import Synchronization
 @_spi(ExperimentalScheduling) import _Concurrency
 
@@ -74,10 +75,22 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
     /// Starts a runtime with `workers` threads (default: the CPUs this process may use,
     /// honouring its affinity mask and cgroup CPU quota).
     ///
+    /// - Parameters:
+    ///   - workers: the number of worker threads.
+    ///   - name: the prefix of the threads' names.
+    ///   - blockedWorkerThreshold: how long a worker may stay inside one job before the watch
+    ///     reports it and hands its queued work to the other workers; nil turns the watch off.
+    ///   - logger: where the watch reports blocked workers.
+    ///
     /// - Throws: ``SpindleError/invalidWorkerCount(_:)`` for a count below 1;
     ///   ``SpindleError/ioUringUnavailable(errno:reason:)`` when the kernel refuses io_uring;
     ///   ``SpindleError/threadCreationFailed(errno:)`` when threads cannot be started.
-    public init(workers: Int? = nil, name: String = "spindle") throws(SpindleError) {
+    public init(
+        workers: Int? = nil,
+        name: String = "spindle",
+        blockedWorkerThreshold: Duration? = .milliseconds(100),
+        logger: Logger = Logger(label: "spindle")
+    ) throws(SpindleError) {
         let count = workers ?? WorkerCount.available()
         guard count >= 1 else { throw SpindleError.invalidWorkerCount(count) }
         workerCount = count
@@ -88,7 +101,24 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
         workerRefs = .allocate(capacity: count)
         _ = workerRefs.initialize(from: self.workers.map { Unmanaged.passUnretained($0) })
         try start(name: name)
+        if let blockedWorkerThreshold {
+            let watch = BlockedWorkerWatch(runtime: self, threshold: blockedWorkerThreshold, logger: logger)
+            do throws(SpindleError) {
+                try watch.start(name: name)
+            } catch {
+                shutdownBlocking(gracePeriod: .zero)
+                throw error
+            }
+            self.watch = watch
+        }
+        // Never deallocated: tasks hold unowned references to their executor, and a job can
+        // reach a stopped runtime long after shutdown (a continuation resumed late). A stopped
+        // runtime costs a few kilobytes; a freed one would be a use-after-free.
+        _ = Unmanaged.passRetained(self)
     }
+
+    /// Set once in init; nil when the watch is off.
+    private(set) var watch: BlockedWorkerWatch?
 
     private func start(name: String) throws(SpindleError) {
         let failures = Lock<SpindleError?>(nil)
@@ -112,7 +142,9 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
                     // worker tries to wake a sibling whose ring does not exist yet.
                     started.wait()
                     if failures.withLock({ $0 }) == nil {
-                        worker.run()
+                        worker.run()  // closes the ring when it returns
+                    } else if let ring = worker.ring {
+                        ring.close()  // a sibling failed to start: this worker never runs
                     }
                     workerExited()
                 }
@@ -217,9 +249,15 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
             if scheduled { return }
         }
         if isStopping {
-            orphan([job])
+            orphan([], timers: [(job, deadline)])
             return
         }
+        scheduleSharedTimer(job, deadline: deadline)
+    }
+
+    /// Puts a timer in the heap every worker watches (timers from other threads, and those
+    /// moved off a blocked worker).
+    func scheduleSharedTimer(_ job: UnownedJob, deadline: UInt64) {
         let becameEarliest = remoteTimers.withLock { heap -> Bool in
             let previous = heap.nextDeadline
             heap.insert(job, deadline: deadline)
@@ -254,31 +292,20 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
 
     // MARK: Shutdown plumbing
 
-    /// Hands jobs that can no longer run here to Swift's global executor, so their tasks still
-    /// finish (their executor preference keeps pointing here, so each later resumption takes
-    /// the same route).
-    func orphan(_ jobs: [UnownedJob]) {
-        if jobs.isEmpty { return }
-        orphanedJobs.add(UInt64(jobs.count), ordering: .relaxed)
-        let global = globalConcurrentExecutor
-        let globalIsSelf = (global as AnyObject) === self
-        for job in jobs {
-            if globalIsSelf {
-                // Spindle is the process's default executor and is gone: run in place.
-                job.runSynchronously(on: asUnownedTaskExecutor())
-            } else {
-                global.enqueue(job)
-            }
-        }
+    /// Hands jobs that can no longer run here to Swift's global executor (see Afterlife.swift).
+    func orphan(_ jobs: [UnownedJob], timers: [Afterlife.Timed] = []) {
+        if jobs.isEmpty && timers.isEmpty { return }
+        orphanedJobs.add(UInt64(jobs.count + timers.count), ordering: .relaxed)
+        Afterlife.adopt(jobs, timers: timers, from: self)
     }
 
     private func drainInjectorAfterStop() {
         var leftovers: [UnownedJob] = []
         while let job = injector.pop() { leftovers.append(job) }
-        leftovers.append(contentsOf: remoteTimers.withLock { heap in
+        let timers = remoteTimers.withLock { heap in
             defer { remoteDeadline.store(.max, ordering: .releasing) }
             return heap.removeAll()
-        })
-        orphan(leftovers)
+        }
+        orphan(leftovers, timers: timers)
     }
 }

@@ -19,6 +19,10 @@ final class TaskRegistry: Sendable {
         var generation: UInt32 = 0
         var isLive = false
         var handle: (any CancellableTask)? = nil
+        /// The task's address (the job Swift enqueues for it) and name, for the blocked-worker
+        /// watch's report.
+        var task: UInt = 0
+        var name: String? = nil
     }
 
     private struct Slab {
@@ -53,13 +57,15 @@ final class TaskRegistry: Sendable {
 
     /// Stores the handle of the task created for `id`. If the registry closed in between, the
     /// task is cancelled at once, as shutdown did for the others.
-    func attach(_ id: UInt64, _ handle: some CancellableTask) {
+    func attach(_ id: UInt64, _ handle: some CancellableTask, task: UInt, name: String?) {
         let cancelNow = slab.withLock { slab -> Bool in
             let index = Int(id & 0xFFFF_FFFF)
             guard slab.slots[index].generation == UInt32(id >> 32), slab.slots[index].isLive else {
                 return false  // already finished
             }
             slab.slots[index].handle = handle
+            slab.slots[index].task = task
+            slab.slots[index].name = name
             return slab.closed
         }
         if cancelNow { handle.cancel() }
@@ -73,6 +79,13 @@ final class TaskRegistry: Sendable {
             slab.slots[index] = Slot(generation: slab.slots[index].generation &+ 1)
             slab.free.append(index)
             slab.live -= 1
+        }
+    }
+
+    /// The name given to `spawn` for the live task at `address`, if any.
+    func name(ofTask address: UInt) -> String? {
+        slab.withLock { slab in
+            slab.slots.first { $0.isLive && $0.task == address }?.name.map { "task '\($0)'" }
         }
     }
 

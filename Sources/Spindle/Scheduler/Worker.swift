@@ -31,7 +31,8 @@
 // jobs run first, which makes Swift's task groups quadratic; see LocalQueue.swift.)
 //
 // Only the worker's own thread touches the members marked "owner only"; other threads reach a
-// worker through its queue (steal), its ring (wake) and its counters (relaxed reads).
+// worker through its queue (steal), its ring (wake), its counters (relaxed reads), and, for the
+// blocked-worker watch only, its LIFO slot, timers and published running job (`handOff`).
 
 import CSpindle
 import Synchronization
@@ -48,13 +49,25 @@ final class Worker: @unchecked Sendable {
     /// never changed afterwards, so other threads may call `ring.wake()` once start-up is done.
     private(set) var ring: Ring!
 
+    /// The LIFO slot, as a job pointer (0 when empty). The owner fills and empties it; the
+    /// blocked-worker watch may empty it while the owner is stuck in a job. Exchanges are
+    /// acquire-release: whoever takes a job sees the writes of whoever put it there.
+    private let lifo = Atomic<UInt>(0)
+    /// Jobs waiting for a deadline. Locked because the watch moves them off a stuck worker;
+    /// only `Task.sleep` pays for it. `timerDeadline` mirrors the earliest deadline (written
+    /// under the lock, read relaxed as a hint: a stale value delays a check by one tick).
+    private let timers = Lock(TimerHeap())
+    private let timerDeadline = Atomic<UInt64>(.max)
+    /// The job this worker is running (0 between jobs), for the watch. Relaxed: the watch only
+    /// needs to see a value that was current at some recent moment.
+    let publishedJob = Atomic<UInt>(0)
+
     // Owner only.
-    private var lifoSlot: UnownedJob?
     private var lifoStreak = 0
     private var tick: UInt32 = 0
     private(set) var isSearching = false
-    private var timers = TimerHeap()
     private var runningJob: UnsafeRawPointer?
+    private var dueTimers: [UnownedJob] = []
     private var random: UInt64
     private var spilling = false
     private var spill: [UnownedJob] = []
@@ -70,6 +83,7 @@ final class Worker: @unchecked Sendable {
         self.runtime = runtime
         random = 0x9E37_79B9_7F4A_7C15 &* UInt64(index + 1)
         spill.reserveCapacity(Self.spillBatch)
+        dueTimers.reserveCapacity(16)
     }
 
     /// Owner only: creates the ring. Called on the worker's thread before it runs anything.
@@ -84,6 +98,27 @@ final class Worker: @unchecked Sendable {
         unsafeBitCast(job, to: UnsafeRawPointer.self)
     }
 
+    @inline(__always)
+    private static func bits(_ job: UnownedJob) -> UInt { unsafeBitCast(job, to: UInt.self) }
+
+    @inline(__always)
+    private static func job(_ bits: UInt) -> UnownedJob? {
+        bits == 0 ? nil : unsafeBitCast(bits, to: UnownedJob.self)
+    }
+
+    /// Puts `job` in the LIFO slot and returns the previous occupant.
+    @inline(__always)
+    private func swapLifo(_ job: UnownedJob) -> UnownedJob? {
+        Self.job(lifo.exchange(Self.bits(job), ordering: .acquiringAndReleasing))
+    }
+
+    /// Empties the LIFO slot (a plain load first, so an empty slot costs no atomic exchange).
+    @inline(__always)
+    private func takeLifo() -> UnownedJob? {
+        if lifo.load(ordering: .relaxed) == 0 { return nil }
+        return Self.job(lifo.exchange(0, ordering: .acquiringAndReleasing))
+    }
+
     /// Owner only: a job made runnable by code running on this worker.
     @inline(__always)
     func schedule(_ job: UnownedJob) {
@@ -94,11 +129,7 @@ final class Worker: @unchecked Sendable {
             runtime.notifyParked(from: self)
             return
         }
-        guard let previous = lifoSlot else {
-            lifoSlot = job
-            return
-        }
-        lifoSlot = job
+        guard let previous = swapLifo(job) else { return }
         pushLocal(previous)
         runtime.notifyParked(from: self)
     }
@@ -135,7 +166,10 @@ final class Worker: @unchecked Sendable {
 
     /// Owner only: a job to run at `deadline` (CLOCK_MONOTONIC nanoseconds).
     func scheduleTimer(_ job: UnownedJob, deadline: UInt64) {
-        timers.insert(job, deadline: deadline)
+        timers.withLock { heap in
+            heap.insert(job, deadline: deadline)
+            timerDeadline.store(heap.nextDeadline, ordering: .relaxed)
+        }
     }
 
     // MARK: The loop
@@ -148,7 +182,9 @@ final class Worker: @unchecked Sendable {
             if let job = nextJob() ?? search() {
                 if isSearching { stopSearching() }
                 runningJob = Self.identity(job)
+                publishedJob.store(Self.bits(job), ordering: .relaxed)
                 job.runSynchronously(on: executor)
+                publishedJob.store(0, ordering: .relaxed)
                 runningJob = nil
                 counters.jobsRun.bump()
                 if !spill.isEmpty { flushSpill() }
@@ -160,13 +196,14 @@ final class Worker: @unchecked Sendable {
             if runtime.isStopping && !hasLocalWork { break }
         }
         drainForShutdown()
+        ring.close()
     }
 
-    private var hasLocalWork: Bool { lifoSlot != nil || !queue.isEmpty }
+    private var hasLocalWork: Bool { lifo.load(ordering: .relaxed) != 0 || !queue.isEmpty }
 
     private func nextJob() -> UnownedJob? {
         tick &+= 1
-        if !timers.isEmpty { fireDueTimers(now: monotonicNanos()) }
+        if timerDeadline.load(ordering: .relaxed) != .max { fireDueTimers(now: monotonicNanos()) }
         if tick % Self.maintenanceInterval == 0 {
             ring.reapNonBlocking()
             runtime.fireRemoteTimers(on: self)
@@ -175,8 +212,7 @@ final class Worker: @unchecked Sendable {
                 return job
             }
         }
-        if let job = lifoSlot {
-            lifoSlot = nil
+        if let job = takeLifo() {
             if lifoStreak < Self.maxLifoStreak {
                 lifoStreak += 1
                 counters.lifoHits.bump()
@@ -202,28 +238,29 @@ final class Worker: @unchecked Sendable {
     }
 
     private func fireDueTimers(now: UInt64) {
-        var fired: UInt64 = 0
-        while let job = timers.popDue(now: now) {
-            // The first due job runs next; the rest queue up in deadline order behind it.
-            if let previous = lifoSlot { pushLocal(previous) }
-            if fired == 0 {
-                lifoSlot = job
+        if timerDeadline.load(ordering: .relaxed) > now { return }
+        timers.withLock { heap in
+            while let job = heap.popDue(now: now) { dueTimers.append(job) }
+            timerDeadline.store(heap.nextDeadline, ordering: .relaxed)
+        }
+        if dueTimers.isEmpty { return }
+        // The first due job runs next; the rest queue up in deadline order behind it.
+        for (position, job) in dueTimers.enumerated() {
+            if position == 0 {
+                if let previous = swapLifo(job) { pushLocal(previous) }
                 lifoStreak = 0
             } else {
                 pushLocal(job)
             }
-            fired += 1
         }
-        if fired > 0 {
-            counters.timersFired.bump(by: fired)
-            if fired > 1 { runtime.notifyParked(from: self) }
-        }
+        counters.timersFired.bump(by: UInt64(dueTimers.count))
+        if dueTimers.count > 1 { runtime.notifyParked(from: self) }
+        dueTimers.removeAll(keepingCapacity: true)
     }
 
     /// Receives a due timer from the runtime's shared heap (owner only).
     func acceptDueTimer(_ job: UnownedJob) {
-        if let previous = lifoSlot { pushLocal(previous) }
-        lifoSlot = job
+        if let previous = swapLifo(job) { pushLocal(previous) }
         counters.timersFired.bump()
     }
 
@@ -278,7 +315,9 @@ final class Worker: @unchecked Sendable {
             for _ in 0..<32 { spindle_cpu_relax() }
             if runtime.hasPendingWork || runtime.isStopping { return true }
             let now = monotonicNanos()
-            if timers.nextDeadline <= now || runtime.remoteTimerDeadline <= now { return true }
+            if timerDeadline.load(ordering: .relaxed) <= now || runtime.remoteTimerDeadline <= now {
+                return true
+            }
             if now >= deadline { return false }
         } while true
     }
@@ -292,12 +331,12 @@ final class Worker: @unchecked Sendable {
             runtime.notifyParked(from: self)
         }
         counters.parks.bump()
-        let deadline = min(timers.nextDeadline, runtime.remoteTimerDeadline)
+        let deadline = min(timerDeadline.load(ordering: .relaxed), runtime.remoteTimerDeadline)
         ring.park(deadline: deadline)
         if runtime.idle.workerDidUnpark(index) {
             isSearching = true  // woken on purpose: the waker counted us as searching
         }
-        if !timers.isEmpty { fireDueTimers(now: monotonicNanos()) }
+        if timerDeadline.load(ordering: .relaxed) != .max { fireDueTimers(now: monotonicNanos()) }
         runtime.fireRemoteTimers(on: self)
     }
 
@@ -306,10 +345,40 @@ final class Worker: @unchecked Sendable {
         if isSearching { stopSearching() }
         var leftovers: [UnownedJob] = spill
         spill.removeAll()
-        if let job = lifoSlot { leftovers.append(job) }
-        lifoSlot = nil
+        if let job = takeLifo() { leftovers.append(job) }
         while let job = queue.pop() { leftovers.append(job) }
-        leftovers.append(contentsOf: timers.removeAll())
-        runtime.orphan(leftovers)
+        runtime.orphan(leftovers, timers: takeAllTimers())
+    }
+
+    private func takeAllTimers() -> [Afterlife.Timed] {
+        timers.withLock { heap in
+            defer { timerDeadline.store(.max, ordering: .relaxed) }
+            return heap.removeAll()
+        }
+    }
+
+    // MARK: Blocked-worker hand-off
+
+    /// Watch thread only, while this worker is stuck inside one job: moves its LIFO slot and
+    /// queued jobs to the injector (oldest first) and its timers to the runtime's shared heap,
+    /// so other workers run them. `scratch` is a queue owned by the watch thread. Returns the
+    /// number of jobs moved. Safe against the owner waking up meanwhile: every step is a steal
+    /// or an exchange the owner's own operations are built to race with.
+    func handOff(using scratch: LocalQueue) -> Int {
+        var moved = 0
+        while true {
+            var stolen = 0
+            guard let first = queue.steal(into: scratch, stolen: &stolen) else { break }
+            runtime.injector.push(first)
+            while let job = scratch.pop() { runtime.injector.push(job) }
+            moved += stolen
+        }
+        if let job = takeLifo() {
+            runtime.injector.push(job)
+            moved += 1
+        }
+        let timerJobs = takeAllTimers()
+        for timer in timerJobs { runtime.scheduleSharedTimer(timer.job, deadline: timer.deadline) }
+        return moved + timerJobs.count
     }
 }

@@ -56,9 +56,9 @@ struct TimerHeap {
         return first.job
     }
 
-    /// Removes every job regardless of deadline (shutdown).
-    mutating func removeAll() -> [UnownedJob] {
+    /// Removes every job regardless of deadline (shutdown, hand-off), with its deadline.
+    mutating func removeAll() -> [Afterlife.Timed] {
         defer { entries.removeAll() }
-        return entries.map(\.job)
+        return entries.map { ($0.job, $0.deadline) }
     }
 }

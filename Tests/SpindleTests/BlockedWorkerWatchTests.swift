@@ -1,0 +1,98 @@
+import Glibc
+import Logging
+import Synchronization
+import Testing
+@testable import Spindle
+
+/// Captures log messages for assertions.
+final class LogRecorder: Sendable {
+    let messages = Lock<[String]>([])
+    var all: [String] { messages.withLock { $0 } }
+}
+
+struct RecordingHandler: LogHandler {
+    let recorder: LogRecorder
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    func log(event: LogEvent) {
+        recorder.messages.withLock { $0.append("\(event.level): \(event.message)") }
+    }
+}
+
+extension SpindleTests {
+    @Suite struct BlockedWorkerWatchTests {
+        @Test func blockedWorkerIsReportedAndTasksQueuedBehindItRunElsewhere() async throws {
+            let recorder = LogRecorder()
+            let logger = Logger(label: "test") { _ in RecordingHandler(recorder: recorder) }
+            let runtime = try Runtime(workers: 2, blockedWorkerThreshold: .milliseconds(50), logger: logger)
+            final class Flag: Sendable { let done = Atomic<Bool>(false) }
+            let flag = Flag()
+            let children = 20
+            let blocker = try runtime.spawn(name: "sleepy") { () -> [Task<Bool, Never>] in
+                // These children are queued on this worker (the last one in its LIFO slot,
+                // which no thief may take) before it blocks.
+                let tasks = (0..<children).map { _ in
+                    Task(executorPreference: runtime) { !flag.done.load(ordering: .acquiring) }
+                }
+                usleep(300_000)  // blocks the worker, not just the task
+                flag.done.store(true, ordering: .releasing)
+                return tasks
+            }
+            let tasks = try await bounded(10, "blocker") { await blocker.value }
+            var ranWhileBlocked = 0
+            for task in tasks where await task.value { ranWhileBlocked += 1 }
+            #expect(ranWhileBlocked == children, "only \(ranWhileBlocked) of \(children) ran while the worker was blocked")
+            #expect(runtime.metrics().blockedWorkerReports >= 1)
+            #expect(recorder.all.contains { $0.contains("task 'sleepy'") && $0.contains("blocked") }, "\(recorder.all)")
+            await runtime.shutdown()
+        }
+
+        @Test func timersOfABlockedWorkerStillFire() async throws {
+            let runtime = try Runtime(workers: 2, blockedWorkerThreshold: .milliseconds(30),
+                                      logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+            let lateness = try await bounded(10, "timer behind a blocked worker") {
+                await Task(executorPreference: runtime) { () -> Duration in
+                    // The sleeper's timer lives on this worker, which then blocks.
+                    let start = ContinuousClock.now
+                    let sleeper = Task(executorPreference: runtime) { () -> Duration in
+                        try? await Task.sleep(for: .milliseconds(20))
+                        return ContinuousClock.now - start
+                    }
+                    await Task.yield()
+                    usleep(400_000)
+                    return await sleeper.value
+                }.value
+            }
+            // Without the hand-off the sleeper would wake after the 400 ms block.
+            #expect(lateness < .milliseconds(300), "sleeper woke after \(lateness)")
+            await runtime.shutdown()
+        }
+
+        @Test func watchCanBeTurnedOff() async throws {
+            let runtime = try Runtime(workers: 1, blockedWorkerThreshold: nil)
+            await Task(executorPreference: runtime) { _ = usleep(150_000) }.value
+            #expect(runtime.metrics().blockedWorkerReports == 0)
+            #expect(spindleWatchThreads() == 0)
+            await runtime.shutdown()
+        }
+    }
+}
+
+func spindleWatchThreads() -> Int {
+    guard let dir = opendir("/proc/self/task") else { return -1 }
+    defer { closedir(dir) }
+    var count = 0
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        guard name != ".", name != "..", let file = fopen("/proc/self/task/\(name)/comm", "r") else { continue }
+        var buffer = [CChar](repeating: 0, count: 64)
+        _ = fgets(&buffer, 64, file)
+        fclose(file)
+        if String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).hasSuffix("-watch\n") { count += 1 }
+    }
+    return count
+}
