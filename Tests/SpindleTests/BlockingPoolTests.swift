@@ -407,10 +407,11 @@ extension SpindleTests {
             let value = try await Task.detached { try await toThread { currentThreadName() } }.value
             #expect(value.hasPrefix("spindle-blk-"))
             #expect(BlockingPool.shared.metrics().jobsCompleted == before + 1)
-            // Leave no spindle-* thread behind for the leak tests.
-            BlockingPool.shared.releaseIdleThreads()
+            // Leave no spindle-* thread behind for the leak tests. (The thread may not be idle
+            // yet when the task resumes: ask again until it is gone.)
             try await waitUntil("the shared pool's idle threads exit", seconds: 5) {
-                BlockingPool.shared.metrics().threadsAlive == 0 && threadCount(prefix: "spindle-blk") == 0
+                BlockingPool.shared.releaseIdleThreads()
+                return BlockingPool.shared.metrics().threadsAlive == 0 && threadCount(prefix: "spindle-blk") == 0
             }
         }
 

@@ -61,8 +61,9 @@ class BlockingJob: @unchecked Sendable {
         return nil
     }
 
-    /// Runs the body and resumes the awaiting task with its outcome. Owner only.
-    func run() {
+    /// Runs the body, calls `finished`, then resumes the awaiting task with the body's outcome
+    /// (so whoever the task tells sees what `finished` recorded). Owner only.
+    func run(_ finished: () -> Void) {
         fatalError("BlockingJob.run: the queue's stub is never run")
     }
 
@@ -81,8 +82,9 @@ final class TypedBlockingJob<Success: Sendable>: BlockingJob, @unchecked Sendabl
         self.body = body
     }
 
-    override func run() {
+    override func run(_ finished: () -> Void) {
         let result = Result { try body() }
+        finished()
         continuation!.resume(with: result)
     }
 

@@ -287,8 +287,7 @@ public final class BlockingPool: Sendable {
 
     private func execute(_ job: BlockingJob) {
         counters.started.add(1, ordering: .relaxed)
-        job.run()
-        counters.completed.add(1, ordering: .relaxed)
+        job.run { counters.completed.add(1, ordering: .relaxed) }
     }
 
     /// An idle thread that found a job itself un-counts itself as idle, unless a submitter
