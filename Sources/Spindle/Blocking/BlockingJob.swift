@@ -76,7 +76,12 @@ class BlockingJob: @unchecked Sendable {
 final class TypedBlockingJob<Success: Sendable>: BlockingJob, @unchecked Sendable {
     // @unchecked Sendable: see BlockingJob; `continuation` is set once, before `markQueued`.
     private let body: @Sendable () throws -> Success
-    var continuation: UnsafeContinuation<Success, any Error>?
+    // Checked rather than unsafe: a pool thread often resumes before the awaiting task has
+    // finished suspending, which Swift allows, but an UnsafeContinuation resumed that early
+    // makes the thread sanitizer report a race inside Swift's own continuation code (it cannot
+    // see the runtime's atomics). The checked one's extra allocation is small beside the
+    // thread hand-off. (Reproduced without the pool: any foreign-thread early resume.)
+    var continuation: CheckedContinuation<Success, any Error>?
 
     init(_ body: @escaping @Sendable () throws -> Success) {
         self.body = body

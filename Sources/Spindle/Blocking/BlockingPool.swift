@@ -11,8 +11,8 @@
 //   the job queued for the first busy thread that finishes.
 // - Semaphore: idle threads sleep on it, up to `keepAlive`; a thread that times out and is
 //   still unclaimed retires.
-// - PoolThreads: thread handles for joining, behind a lock taken only when a thread starts or
-//   exits and at shutdown.
+// - PoolThreads: thread handles (retiring threads detach themselves; shutdown joins the rest),
+//   behind a lock taken only when a thread starts or exits and at shutdown.
 //
 // So the path of a submission is: allocate the job, two counters, one exchange, one
 // compare-and-swap, and a `sem_post` when a thread was idle. No lock is shared by submitters.
@@ -99,8 +99,8 @@ public final class BlockingPool: Sendable {
     }
 
     deinit {
-        // Every thread holds a reference to the pool, so all of them have exited. Those not yet
-        // joined are detached (this may be running on the last of them, which cannot join itself).
+        // Every thread holds a reference to the pool, so all of them have exited. Any not yet
+        // joined is detached (this may be running on the last of them, which cannot join itself).
         for handle in threads.withLock({ $0.takeExited() }) { pthread_detach(handle) }
     }
 
@@ -143,7 +143,7 @@ public final class BlockingPool: Sendable {
     ) async throws -> Success {
         let job = TypedBlockingJob(body)
         let value = try await withTaskCancellationHandler {
-            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Success, any Error>) in
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Success, any Error>) in
                 job.continuation = continuation
                 submit(job)
             }
@@ -233,17 +233,12 @@ public final class BlockingPool: Sendable {
                 return error
             }
         }
-        joinExitedThreads()
         guard let failure else { return }
         withdraw(job, error: failure)
         // If no thread is left, nothing will ever take the jobs still queued: fail them too.
         if control.load(ordering: .sequentiallyConsistent).live == 0 {
             while let queued = queue.pop() { withdraw(queued, error: failure) }
         }
-    }
-
-    private func joinExitedThreads() {
-        for handle in threads.withLock({ $0.takeExited() }) { pthread_join(handle, nil) }
     }
 
     /// A pool thread's life: take jobs while there are any, else sleep until claimed for one,
@@ -255,7 +250,7 @@ public final class BlockingPool: Sendable {
                 continue
             }
             guard updateControl({ $0.enteringIdle().map { ($0, ()) } }) != nil else {
-                exitThread()  // closed
+                exitThread(joinable: true)  // closed: the shutdown joins us
                 return
             }
             // The idle thread's half of the handshake: look once more after counting as idle.
@@ -306,7 +301,7 @@ public final class BlockingPool: Sendable {
         if idleThreads.wait(deadline: deadline) { return !retireIfAsked() }
         let retired = threads.withLock { threads -> Bool in
             guard updateControl({ $0.retiringIdle().map { ($0, ()) } }) != nil else { return false }
-            threads.exiting(pthread_self())
+            threads.exiting(pthread_self(), joinable: false)
             return true
         }
         if retired { return false }
@@ -324,7 +319,7 @@ public final class BlockingPool: Sendable {
             let (exchanged, original) = retirements.compareExchange(
                 expected: pending, desired: pending - 1, ordering: .acquiringAndReleasing)
             if exchanged {
-                exitThread()
+                exitThread(joinable: false)
                 return true
             }
             pending = original
@@ -332,12 +327,12 @@ public final class BlockingPool: Sendable {
         return false
     }
 
-    /// Leaves the pool: uncounted and filed for a join in one step, so that whoever sees the
-    /// live count reach zero (shutdown) finds every handle filed.
-    private func exitThread() {
+    /// Leaves the pool: uncounted and filed (or detached) in one step, so that whoever sees the
+    /// live count reach zero (shutdown) finds every joinable handle filed.
+    private func exitThread(joinable: Bool) {
         threads.withLock { threads in
             updateControl { ($0.exiting(), ()) }
-            threads.exiting(pthread_self())
+            threads.exiting(pthread_self(), joinable: joinable)
         }
     }
 

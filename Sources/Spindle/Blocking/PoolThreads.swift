@@ -1,11 +1,11 @@
 // The OS threads of a blocking pool: which are running, which have exited and still need a
 // join, and whether shutdown has given up on the running ones (detached them).
 //
-// Pool threads come and go on their own (keep-alive), so nobody is waiting to join one the
-// moment it exits. An exiting thread files its handle under `exited`, and the next thread
-// start or the shutdown joins it (the thread is at most a few instructions from gone by then).
-// Shutdown joins every thread that exits within the grace period and detaches the rest, so
-// nothing is left joinable and nothing is waited for forever.
+// A thread that retires (its keep-alive ran out) detaches itself: nobody waits for it, and a
+// finished thread that is never joined keeps its stack. A thread that exits because the pool
+// closed files its handle under `exited` instead, and the shutdown joins it, so that when
+// shutdown returns those threads are gone. Shutdown detaches the threads still running a job
+// when its grace period ends: nothing is left joinable, and nothing is waited for forever.
 //
 // All of it lives behind the pool's thread lock, which only thread start, thread exit and
 // shutdown take: never the submission of a job.
@@ -30,14 +30,19 @@ struct PoolThreads {
         }
     }
 
-    /// Records the calling pool thread's exit.
-    mutating func exiting(_ handle: pthread_t) {
+    /// Records the calling pool thread's exit: it detaches itself, or (`joinable`) leaves its
+    /// handle for the shutdown to join.
+    mutating func exiting(_ handle: pthread_t, joinable: Bool) {
         running.remove(handle)
-        // A detached thread needs nobody; a joinable one waits for a join.
-        if !detached { exited.append(handle) }
+        if detached { return }  // shutdown gave up on it and detached it already
+        if joinable {
+            exited.append(handle)
+        } else {
+            pthread_detach(handle)
+        }
     }
 
-    /// Hands back the exited threads for the caller to join (outside the lock).
+    /// Hands back the exited joinable threads for the caller to join (outside the lock).
     mutating func takeExited() -> [pthread_t] {
         defer { exited.removeAll() }
         return exited
