@@ -5,15 +5,8 @@
 #include <unistd.h>
 #include <sys/syscall.h>
 
-static __thread void *current_worker;
-
-void *spindle_current_worker(void) { return current_worker; }
-void spindle_set_current_worker(void *worker) { current_worker = worker; }
-
-static __thread void *current_loop;
-
-void *spindle_current_loop(void) { return current_loop; }
-void spindle_set_current_loop(void *loop) { current_loop = loop; }
+__thread void *spindle_tls_worker __attribute__((tls_model("initial-exec")));
+__thread void *spindle_tls_loop __attribute__((tls_model("initial-exec")));
 
 int32_t spindle_gettid(void) { return (int32_t)syscall(SYS_gettid); }
 

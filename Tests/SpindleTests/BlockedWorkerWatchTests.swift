@@ -58,12 +58,15 @@ extension SpindleTests {
                 await Task(executorPreference: runtime) { () -> Duration in
                     // The sleeper's timer lives on this worker, which then blocks.
                     let start = ContinuousClock.now
+                    final class Started: Sendable { let flag = Atomic<Bool>(false) }
+                    let started = Started()
                     let sleeper = Task(executorPreference: runtime) { () -> Duration in
+                        started.flag.store(true, ordering: .releasing)
                         try? await Task.sleep(for: .milliseconds(20))
                         return ContinuousClock.now - start
                     }
-                    await Task.yield()
-                    usleep(400_000)
+                    while !started.flag.load(ordering: .acquiring) { await Task.yield() }
+                    _ = usleep(400_000)
                     return await sleeper.value
                 }.value
             }

@@ -7,6 +7,7 @@
 // throws, and the child exits non-zero.
 
 import AsyncAlgorithms
+import Spindle
 
 struct WorkloadContext: Sendable {
     let executor: (any TaskExecutor)?
@@ -38,7 +39,20 @@ extension WorkloadID {
         switch self {
         case .w1: return try await SchedulingWorkloads.spawnMany(tasks: sizes.spawnManyTasks)
         case .w2: return try await SchedulingWorkloads.yieldMany(tasks: sizes.yieldTasks, yields: sizes.yieldsPerTask)
-        case .w3: return try await SchedulingWorkloads.pingPong(pairs: sizes.pingPongPairs, trips: sizes.roundTripsPerPair)
+        case .w3:
+            // The bar compares each runtime with its natural channel: Spindle's own Channel on
+            // Spindle runtimes, AsyncChannel elsewhere. Both channels are also measured on every
+            // runtime, so like-for-like figures are in the RESULT lines too.
+            let native = try await SchedulingWorkloads.pingPong(
+                pairs: sizes.pingPongPairs, trips: sizes.roundTripsPerPair, channel: .spindle)
+            let async = try await SchedulingWorkloads.pingPong(
+                pairs: sizes.pingPongPairs, trips: sizes.roundTripsPerPair, channel: .asyncChannel)
+            let isSpindle = context.executor is Runtime || context.executor is EventLoop
+            return [
+                Metric(name: "ns_per_roundtrip", value: isSpindle ? native : async),
+                Metric(name: "spindle_channel_ns", value: native),
+                Metric(name: "async_channel_ns", value: async),
+            ]
         case .w4: return try await SchedulingWorkloads.chainedSpawn(
             depth: sizes.chainDepth, repeats: sizes.chainRepeats, executor: context.executor)
         case .w5: return try await SchedulingWorkloads.skynet(leaves: sizes.skynetLeaves)
@@ -85,36 +99,59 @@ enum SchedulingWorkloads {
         return [Metric(name: "ns_per_yield", value: elapsed.nanoseconds / Double(total))]
     }
 
-    /// W3: each pair owns two unbuffered AsyncChannels (one per direction); the pinger sends
-    /// i and waits for the ponger's i + 1.
-    static func pingPong(pairs: Int, trips: Int) async throws -> [Metric] {
+    enum PingPongChannel { case spindle, asyncChannel }
+
+    /// W3: each pair owns two channels (one per direction); the pinger sends i and waits for
+    /// the ponger's i + 1. `.asyncChannel` uses swift-async-algorithms' unbuffered AsyncChannel,
+    /// `.spindle` Spindle's `Channel` with capacity 1. Returns ns per round trip.
+    static func pingPong(pairs: Int, trips: Int, channel: PingPongChannel) async throws -> Double {
         let start = ContinuousClock.now
-        let total = await withTaskGroup(of: Int.self) { group in
+        let total = try await withThrowingTaskGroup(of: Int.self) { group in
             for _ in 0..<pairs {
-                let ping = AsyncChannel<Int>()
-                let pong = AsyncChannel<Int>()
-                group.addTask {
-                    for await value in ping { await pong.send(value &+ 1) }
-                    return 0
-                }
-                group.addTask {
-                    defer { ping.finish() }  // also on a wrong reply, so the ponger ends
-                    var replies = pong.makeAsyncIterator()
-                    var sum = 0
-                    for trip in 0..<trips {
-                        await ping.send(trip)
-                        guard let reply = await replies.next(), reply == trip + 1 else { return -1 }
-                        sum += reply
+                switch channel {
+                case .asyncChannel:
+                    let ping = AsyncChannel<Int>()
+                    let pong = AsyncChannel<Int>()
+                    group.addTask {
+                        for await value in ping { await pong.send(value &+ 1) }
+                        return 0
                     }
-                    return sum
+                    group.addTask {
+                        defer { ping.finish() }  // also on a wrong reply, so the ponger ends
+                        var replies = pong.makeAsyncIterator()
+                        var sum = 0
+                        for trip in 0..<trips {
+                            await ping.send(trip)
+                            guard let reply = await replies.next(), reply == trip + 1 else { return -1 }
+                            sum += reply
+                        }
+                        return sum
+                    }
+                case .spindle:
+                    let ping = Channel<Int>(capacity: 1)
+                    let pong = Channel<Int>(capacity: 1)
+                    group.addTask {
+                        for try await value in ping { try await pong.send(value &+ 1) }
+                        return 0
+                    }
+                    group.addTask {
+                        defer { ping.close() }
+                        var sum = 0
+                        for trip in 0..<trips {
+                            try await ping.send(trip)
+                            guard let reply = try await pong.receive(), reply == trip + 1 else { return -1 }
+                            sum += reply
+                        }
+                        return sum
+                    }
                 }
             }
-            return await group.reduce(0, +)
+            return try await group.reduce(0, +)
         }
         let elapsed = start.duration(to: .now)
         let expected = pairs * trips * (trips + 1) / 2
         try check(total == expected, "W3 replies summed to \(total), expected \(expected)")
-        return [Metric(name: "ns_per_roundtrip", value: elapsed.nanoseconds / Double(pairs * trips))]
+        return elapsed.nanoseconds / Double(pairs * trips)
     }
 
     /// W4: each task starts the next (unstructured, same executor) and returns; the last one

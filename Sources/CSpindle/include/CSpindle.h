@@ -5,14 +5,17 @@
 #include <liburing.h>
 #include <stdint.h>
 
-/// The per-thread "current worker" pointer. A C `__thread` variable is one instruction to read,
-/// cheaper than a pthread key or a Swift task-local on the enqueue path.
-void *spindle_current_worker(void);
-void spindle_set_current_worker(void *worker);
+/// The per-thread "current worker" and "current event loop" pointers. C `__thread` variables in
+/// the initial-exec TLS model are one `fs`-relative load, inlined into Swift: far cheaper than a
+/// pthread key or a Swift task-local on the enqueue path (the default model for position-
+/// independent code called `__tls_get_addr`, 4.5% of a yield-heavy profile).
+extern __thread void *spindle_tls_worker __attribute__((tls_model("initial-exec")));
+extern __thread void *spindle_tls_loop __attribute__((tls_model("initial-exec")));
 
-/// The per-thread "current event loop" pointer, for the same reason.
-void *spindle_current_loop(void);
-void spindle_set_current_loop(void *loop);
+static inline void *spindle_current_worker(void) { return spindle_tls_worker; }
+static inline void spindle_set_current_worker(void *worker) { spindle_tls_worker = worker; }
+static inline void *spindle_current_loop(void) { return spindle_tls_loop; }
+static inline void spindle_set_current_loop(void *loop) { spindle_tls_loop = loop; }
 
 /// The kernel thread id of the calling thread (gettid is _GNU_SOURCE-only in glibc headers).
 int32_t spindle_gettid(void);

@@ -76,11 +76,14 @@ final class Idle: Sendable {
     }
 
     /// Picks any parked worker regardless of searchers (used when a parked worker must
-    /// recompute its timeout, e.g. an earlier timer arrived from another thread).
+    /// recompute its timeout, e.g. an earlier timer arrived from another thread). Like every
+    /// worker woken on purpose, it is counted as unparked and searching: `workerDidUnpark`
+    /// tells it so, and it will stop searching exactly once. (Counting it unparked only made
+    /// that later stop wrap the searching count, after which no wake-up was ever sent.)
     func anySleeper() -> Int? {
         sleepers.withLock { sleepers in
             guard let index = sleepers.popLast() else { return nil }
-            state.wrappingAdd(Self.unparkedUnit, ordering: .sequentiallyConsistent)
+            state.wrappingAdd(Self.unparkedUnit + 1, ordering: .sequentiallyConsistent)
             return index
         }
     }

@@ -15,7 +15,7 @@ import CSpindle
 import Glibc
 import Logging
 import Synchronization
-@_spi(ExperimentalScheduling) import _Concurrency
+@_spi(ExperimentalScheduling) @_spi(ExperimentalCustomExecutors) import _Concurrency
 
 /// A multi-threaded, work-stealing executor for Swift concurrency.
 ///
@@ -191,11 +191,14 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
 
     /// Schedules a job. Called by Swift concurrency; not meant to be called directly.
     public func enqueue(_ job: consuming ExecutorJob) {
+        // Not a task: a runtime-internal job such as the one `Task.yield()` enqueues to resume
+        // the yielding task later. It belongs at the back of the queue, not in the LIFO slot.
+        let isTask = job.kind == .task
         let job = UnownedJob(job)
         if let raw = spindle_current_worker() {
             let scheduled = Unmanaged<Worker>.fromOpaque(raw)._withUnsafeGuaranteedRef { worker -> Bool in
                 guard worker.runtime === self, !isStopping else { return false }
-                worker.schedule(job)
+                worker.schedule(job, isTask: isTask)
                 return true
             }
             if scheduled { return }

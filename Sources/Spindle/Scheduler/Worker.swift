@@ -20,8 +20,10 @@
 // Due timers are checked between jobs whenever some are pending, and the job they wake goes to
 // the LIFO slot, so only the job in progress can delay a timer.
 //
-// A yield (a job enqueuing itself while it runs) goes to the back of the local queue, never to
-// the LIFO slot, or `Task.yield()` would hand the worker straight back to the yielder.
+// A yield goes to the back of the local queue, never to the LIFO slot, or `Task.yield()` would
+// hand the worker straight back to the yielder. Swift 6.3 implements a yield by enqueuing a
+// helper job (not a task) that resumes the yielder when it runs; a job that re-enqueues itself
+// while running is treated the same way.
 //
 // Spilling keeps jobs in creation order when a worker makes more than its queue holds (a task
 // spawning a million children): once the local queue is full, new jobs go to the injector's
@@ -62,15 +64,24 @@ final class Worker: @unchecked Sendable {
     /// needs to see a value that was current at some recent moment.
     let publishedJob = Atomic<UInt>(0)
 
-    // Owner only.
-    private var lifoStreak = 0
-    private var tick: UInt32 = 0
-    private(set) var isSearching = false
-    private var runningJob: UnsafeRawPointer?
-    private var dueTimers: [UnownedJob] = []
-    private var random: UInt64
-    private var spilling = false
-    private var spill: [UnownedJob] = []
+    /// Owner only: the worker's private state. Kept behind a pointer rather than in `var`
+    /// properties because Swift checks exclusive access to class properties at run time on
+    /// every access (`swift_beginAccess`, 2% of a yield-heavy profile); a pointer's pointee is
+    /// not checked, and only the owner thread ever touches it.
+    private let owner: UnsafeMutablePointer<OwnerState>
+    /// Owner only: jobs spilled since the last flush (`owner.pointee.spillCount` of them).
+    private let spill: UnsafeMutablePointer<UnownedJob>
+
+    struct OwnerState {
+        var lifoStreak = 0
+        var tick: UInt32 = 0
+        var isSearching = false
+        var runningJob: UnsafeRawPointer? = nil
+        var dueTimers: [UnownedJob] = []
+        var random: UInt64
+        var spilling = false
+        var spillCount = 0
+    }
 
     static let maxLifoStreak = 3
     static let maintenanceInterval: UInt32 = 61
@@ -81,9 +92,16 @@ final class Worker: @unchecked Sendable {
     init(index: Int, runtime: Runtime) {
         self.index = index
         self.runtime = runtime
-        random = 0x9E37_79B9_7F4A_7C15 &* UInt64(index + 1)
-        spill.reserveCapacity(Self.spillBatch)
-        dueTimers.reserveCapacity(16)
+        owner = .allocate(capacity: 1)
+        owner.initialize(to: OwnerState(random: 0x9E37_79B9_7F4A_7C15 &* UInt64(index + 1)))
+        spill = .allocate(capacity: Self.spillBatch)
+        owner.pointee.dueTimers.reserveCapacity(16)
+    }
+
+    deinit {
+        owner.deinitialize(count: 1)
+        owner.deallocate()
+        spill.deallocate()
     }
 
     /// Owner only: creates the ring. Called on the worker's thread before it runs anything.
@@ -121,9 +139,10 @@ final class Worker: @unchecked Sendable {
 
     /// Owner only: a job made runnable by code running on this worker.
     @inline(__always)
-    func schedule(_ job: UnownedJob) {
-        if Self.identity(job) == runningJob {
-            // The running job re-enqueued itself: a yield. Back of the queue, and let another
+    func schedule(_ job: UnownedJob, isTask: Bool = true) {
+        if !isTask || Self.identity(job) == owner.pointee.runningJob {
+            // A yield: the running job re-enqueued itself, or (Swift 6.3's `Task.yield()`)
+            // enqueued a helper job that will resume it. Back of the queue, and let another
             // worker help if this one has a backlog.
             pushLocal(job)
             runtime.notifyParked(from: self)
@@ -136,31 +155,34 @@ final class Worker: @unchecked Sendable {
 
     @inline(__always)
     private func pushLocal(_ job: UnownedJob) {
-        if spilling {
-            if spill.isEmpty && runtime.injector.isEmpty {
-                spilling = false  // everything spilled has been taken: local order is global again
+        if owner.pointee.spilling {
+            if owner.pointee.spillCount == 0 && runtime.injector.isEmpty {
+                owner.pointee.spilling = false  // everything spilled has been taken: local order is global again
             } else {
-                spill.append(job)
-                if spill.count >= Self.spillBatch { flushSpill() }
+                spill[owner.pointee.spillCount] = job
+                owner.pointee.spillCount += 1
+                if owner.pointee.spillCount == Self.spillBatch { flushSpill() }
                 return
             }
         }
         if queue.tryPush(job) {
             counters.queueDepthHighWater.raise(to: UInt64(queue.count))
         } else {
-            spilling = true
+            owner.pointee.spilling = true
             counters.overflows.bump()
-            spill.append(job)
+            spill[0] = job
+            owner.pointee.spillCount = 1
         }
     }
 
     /// Owner only: publishes spilled jobs to the injector, oldest first, and lets a parked
     /// worker help with them.
     private func flushSpill() {
-        if spill.isEmpty { return }
+        let count = owner.pointee.spillCount
+        if count == 0 { return }
         let spill = self.spill
-        runtime.injector.push(count: spill.count) { spill[$0] }
-        self.spill.removeAll(keepingCapacity: true)
+        runtime.injector.push(count: count) { spill[$0] }
+        owner.pointee.spillCount = 0
         runtime.notifyParked(from: self)
     }
 
@@ -180,14 +202,14 @@ final class Worker: @unchecked Sendable {
         let executor = runtime.asUnownedTaskExecutor()
         while true {
             if let job = nextJob() ?? search() {
-                if isSearching { stopSearching() }
-                runningJob = Self.identity(job)
+                if owner.pointee.isSearching { stopSearching() }
+                owner.pointee.runningJob = Self.identity(job)
                 publishedJob.store(Self.bits(job), ordering: .relaxed)
                 job.runSynchronously(on: executor)
                 publishedJob.store(0, ordering: .relaxed)
-                runningJob = nil
+                owner.pointee.runningJob = nil
                 counters.jobsRun.bump()
-                if !spill.isEmpty { flushSpill() }
+                if owner.pointee.spillCount > 0 { flushSpill() }
                 continue
             }
             if runtime.isStopping { break }
@@ -202,9 +224,9 @@ final class Worker: @unchecked Sendable {
     private var hasLocalWork: Bool { lifo.load(ordering: .relaxed) != 0 || !queue.isEmpty }
 
     private func nextJob() -> UnownedJob? {
-        tick &+= 1
+        owner.pointee.tick &+= 1
         if timerDeadline.load(ordering: .relaxed) != .max { fireDueTimers(now: monotonicNanos()) }
-        if tick % Self.maintenanceInterval == 0 {
+        if owner.pointee.tick % Self.maintenanceInterval == 0 {
             ring.reapNonBlocking()
             runtime.fireRemoteTimers(on: self)
             if let job = runtime.injector.pop() {
@@ -213,14 +235,14 @@ final class Worker: @unchecked Sendable {
             }
         }
         if let job = takeLifo() {
-            if lifoStreak < Self.maxLifoStreak {
-                lifoStreak += 1
+            if owner.pointee.lifoStreak < Self.maxLifoStreak {
+                owner.pointee.lifoStreak += 1
                 counters.lifoHits.bump()
                 return job
             }
             pushLocal(job)  // the slot has won 3 times in a row: take turns with the queue
         }
-        lifoStreak = 0
+        owner.pointee.lifoStreak = 0
         if let job = queue.pop() { return job }
         return pullFromInjector()
     }
@@ -240,22 +262,22 @@ final class Worker: @unchecked Sendable {
     private func fireDueTimers(now: UInt64) {
         if timerDeadline.load(ordering: .relaxed) > now { return }
         timers.withLock { heap in
-            while let job = heap.popDue(now: now) { dueTimers.append(job) }
+            while let job = heap.popDue(now: now) { owner.pointee.dueTimers.append(job) }
             timerDeadline.store(heap.nextDeadline, ordering: .relaxed)
         }
-        if dueTimers.isEmpty { return }
+        if owner.pointee.dueTimers.isEmpty { return }
         // The first due job runs next; the rest queue up in deadline order behind it.
-        for (position, job) in dueTimers.enumerated() {
+        for (position, job) in owner.pointee.dueTimers.enumerated() {
             if position == 0 {
                 if let previous = swapLifo(job) { pushLocal(previous) }
-                lifoStreak = 0
+                owner.pointee.lifoStreak = 0
             } else {
                 pushLocal(job)
             }
         }
-        counters.timersFired.bump(by: UInt64(dueTimers.count))
-        if dueTimers.count > 1 { runtime.notifyParked(from: self) }
-        dueTimers.removeAll(keepingCapacity: true)
+        counters.timersFired.bump(by: UInt64(owner.pointee.dueTimers.count))
+        if owner.pointee.dueTimers.count > 1 { runtime.notifyParked(from: self) }
+        owner.pointee.dueTimers.removeAll(keepingCapacity: true)
     }
 
     /// Receives a due timer from the runtime's shared heap (owner only).
@@ -267,18 +289,18 @@ final class Worker: @unchecked Sendable {
     // MARK: Searching
 
     private func search() -> UnownedJob? {
-        if !isSearching {
+        if !owner.pointee.isSearching {
             guard runtime.idle.tryStartSearching() else { return nil }
-            isSearching = true
+            owner.pointee.isSearching = true
         }
         let workers = runtime.workerRefs
         let count = workers.count
         if count > 1 {
             // xorshift: a cheap random first victim so thieves don't all hit worker 0.
-            random ^= random << 13
-            random ^= random >> 7
-            random ^= random << 17
-            let start = Int(random % UInt64(count))
+            owner.pointee.random ^= owner.pointee.random << 13
+            owner.pointee.random ^= owner.pointee.random >> 7
+            owner.pointee.random ^= owner.pointee.random << 17
+            let start = Int(owner.pointee.random % UInt64(count))
             for offset in 0..<count {
                 let victimIndex = (start + offset) % count
                 if victimIndex == index { continue }
@@ -297,7 +319,7 @@ final class Worker: @unchecked Sendable {
     }
 
     private func stopSearching() {
-        isSearching = false
+        owner.pointee.isSearching = false
         if runtime.idle.stopSearching() {
             // The last searcher found work: there may be more, so wake one more worker to look.
             runtime.notifyParked(from: self)
@@ -309,7 +331,7 @@ final class Worker: @unchecked Sendable {
     /// Searchers only: watches the queues (plain loads, no stealing, no system call) for up to
     /// `spinNanoseconds`. Returns true when work appeared or a timer fell due.
     private func spinForWork() -> Bool {
-        guard isSearching else { return false }
+        guard owner.pointee.isSearching else { return false }
         let deadline = monotonicNanos() &+ Self.spinNanoseconds
         repeat {
             for _ in 0..<32 { spindle_cpu_relax() }
@@ -323,8 +345,8 @@ final class Worker: @unchecked Sendable {
     }
 
     private func park() {
-        let wasLastSearcher = runtime.idle.workerWillPark(index, isSearching: isSearching)
-        isSearching = false
+        let wasLastSearcher = runtime.idle.workerWillPark(index, isSearching: owner.pointee.isSearching)
+        owner.pointee.isSearching = false
         if wasLastSearcher && runtime.hasPendingWork {
             // Work arrived while we searched and its pusher saw a searcher (us) and did not
             // wake anyone. Wake a worker (possibly ourselves) to take it.
@@ -334,7 +356,7 @@ final class Worker: @unchecked Sendable {
         let deadline = min(timerDeadline.load(ordering: .relaxed), runtime.remoteTimerDeadline)
         ring.park(deadline: deadline)
         if runtime.idle.workerDidUnpark(index) {
-            isSearching = true  // woken on purpose: the waker counted us as searching
+            owner.pointee.isSearching = true  // woken on purpose: the waker counted us as searching
         }
         if timerDeadline.load(ordering: .relaxed) != .max { fireDueTimers(now: monotonicNanos()) }
         runtime.fireRemoteTimers(on: self)
@@ -342,9 +364,9 @@ final class Worker: @unchecked Sendable {
 
     /// Owner only, on the way out: hands every job this worker still holds to the runtime.
     private func drainForShutdown() {
-        if isSearching { stopSearching() }
-        var leftovers: [UnownedJob] = spill
-        spill.removeAll()
+        if owner.pointee.isSearching { stopSearching() }
+        var leftovers = (0..<owner.pointee.spillCount).map { spill[$0] }
+        owner.pointee.spillCount = 0
         if let job = takeLifo() { leftovers.append(job) }
         while let job = queue.pop() { leftovers.append(job) }
         runtime.orphan(leftovers, timers: takeAllTimers())

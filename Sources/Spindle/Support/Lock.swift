@@ -8,12 +8,14 @@
 
 import Glibc
 
+@usableFromInline
 final class Lock<Value: ~Copyable>: @unchecked Sendable {
     // @unchecked Sendable: `value` is only accessed between pthread_mutex_lock and
     // pthread_mutex_unlock on `mutex`, which lives at a stable heap address for the lock's life.
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private var value: Value
+    @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    @usableFromInline var value: Value
 
+    @inlinable
     init(_ value: consuming Value) {
         self.value = value
         mutex = .allocate(capacity: 1)
@@ -25,7 +27,7 @@ final class Lock<Value: ~Copyable>: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     func withLock<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
