@@ -15,7 +15,7 @@ enum RuntimeKind: String, CaseIterable, Sendable {
 
 /// A workload of shared/workloads.md. The raw value is the id printed in RESULT lines.
 enum WorkloadID: String, CaseIterable, Sendable {
-    case w1 = "W1", w2 = "W2", w3 = "W3", w4 = "W4", w5 = "W5", w6 = "W6", w11 = "W11"
+    case w1 = "W1", w2 = "W2", w3 = "W3", w4 = "W4", w5 = "W5", w6 = "W6", w10 = "W10", w11 = "W11"
 
     var name: String {
         switch self {
@@ -25,6 +25,7 @@ enum WorkloadID: String, CaseIterable, Sendable {
         case .w4: "chained_spawn"
         case .w5: "skynet"
         case .w6: "unbalanced_cpu"
+        case .w10: "blocking_offload"
         case .w11: "idle_tasks_memory"
         }
     }
@@ -37,14 +38,16 @@ enum WorkloadID: String, CaseIterable, Sendable {
         case .w3: "ns_per_roundtrip"
         case .w4: "ns_per_spawn"
         case .w5, .w6: "total_ms"
+        case .w10: "offload_p99_ms"
         case .w11: "rss_bytes_per_task"
         }
     }
 }
 
 /// Workload sizes. Quick mode divides the counts by ten (W3's round trips by twenty, to keep
-/// the whole quick run near a minute) and keeps each shape: the number of concurrent tasks,
-/// the tree's fan-out, the CPU cost distribution.
+/// the whole quick run near a minute; W10's jobs by five, so its phases stay long enough for a
+/// p99) and keeps each shape: the number of concurrent tasks, the tree's fan-out, the CPU cost
+/// distribution, W10's 5 ms jobs.
 struct Sizes: Sendable {
     var spawnManyTasks: Int
     var yieldTasks: Int
@@ -55,6 +58,7 @@ struct Sizes: Sendable {
     var chainRepeats: Int
     var skynetLeaves: Int
     var cpuTasks: Int
+    var offloadJobs: Int
     var idleTasks: Int
 
     static let full = Sizes(
@@ -64,6 +68,7 @@ struct Sizes: Sendable {
         chainDepth: 1_000, chainRepeats: 1_000,
         skynetLeaves: 1_000_000,
         cpuTasks: 2_000,
+        offloadJobs: 200,
         idleTasks: 1_000_000)
 
     static let quick = Sizes(
@@ -73,5 +78,6 @@ struct Sizes: Sendable {
         chainDepth: 1_000, chainRepeats: 100,
         skynetLeaves: 100_000,
         cpuTasks: 200,
+        offloadJobs: 40,
         idleTasks: 100_000)
 }

@@ -14,7 +14,7 @@ struct SpindleBench: ParsableCommand {
             divided by the runtime's value at the same thread count: above 1 is better.
             """)
 
-    @Option(help: "Comma-separated workload ids (W1,W2,W3,W4,W5,W6,W11).")
+    @Option(help: "Comma-separated workload ids (W1,W2,W3,W4,W5,W6,W10,W11).")
     var workloads = WorkloadID.allCases.map(\.rawValue).joined(separator: ",")
 
     @Option(help: "Comma-separated runtimes (spindle,eventloop,swift-default,swift-nio,floor).")

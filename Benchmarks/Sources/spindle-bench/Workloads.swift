@@ -10,6 +10,7 @@ import AsyncAlgorithms
 import Spindle
 
 struct WorkloadContext: Sendable {
+    let runtime: RuntimeKind
     let executor: (any TaskExecutor)?
     let sizes: Sizes
 }
@@ -57,6 +58,8 @@ extension WorkloadID {
             depth: sizes.chainDepth, repeats: sizes.chainRepeats, executor: context.executor)
         case .w5: return try await SchedulingWorkloads.skynet(leaves: sizes.skynetLeaves)
         case .w6: return try await UnbalancedCPU.run(tasks: sizes.cpuTasks)
+        case .w10: return try await BlockingOffload.run(
+            jobs: sizes.offloadJobs, runtime: context.runtime, executor: context.executor)
         case .w11: return try await IdleTasksMemory.run(tasks: sizes.idleTasks, executor: context.executor)
         }
     }

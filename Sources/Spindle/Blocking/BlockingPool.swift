@@ -30,6 +30,7 @@
 // What is deliberately missing: interrupting a running job (threads cannot be), and priority
 // between jobs (FIFO only).
 
+import CSpindle
 import Glibc
 import Synchronization
 
