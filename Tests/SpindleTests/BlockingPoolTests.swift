@@ -10,7 +10,7 @@ import Testing
         var control = PoolControl.initial
         var actions: [PoolControl.Dispatch] = []
         for _ in 0..<3 {
-            let (next, action) = control.dispatching(maxThreads: 2)
+            let (next, action) = control.dispatching(maxThreads: 2, cpuBudget: 2)
             control = next
             actions.append(action)
         }
@@ -18,16 +18,46 @@ import Testing
         #expect(control.live == 2 && control.idle == 0)
         control = control.enteringIdle()!
         #expect(control.idle == 1)
-        let (claimed, action) = control.dispatching(maxThreads: 2)
+        let (claimed, action) = control.dispatching(maxThreads: 2, cpuBudget: 2)
         #expect(action == .wakeIdleThread && claimed.idle == 0 && claimed.live == 2)
         // A claimed thread cannot retire or leave idle by itself: its permit is coming.
         #expect(claimed.retiringIdle() == nil)
         #expect(claimed.leavingIdle() == nil)
     }
 
+    @Test func pastTheCPUBudgetSubmittersDeferToTheMonitor() {
+        var control = PoolControl.initial
+        var actions: [PoolControl.Dispatch] = []
+        for _ in 0..<4 {
+            let (next, action) = control.dispatching(maxThreads: 3, cpuBudget: 2)
+            control = next
+            actions.append(action)
+        }
+        #expect(actions == [.startThread, .startThread, .deferToMonitor, .deferToMonitor])
+        #expect(control.live == 2)
+        control = control.addingThread(maxThreads: 3)!
+        #expect(control.dispatching(maxThreads: 3, cpuBudget: 2).1 == .leaveQueued)
+        #expect(control.addingThread(maxThreads: 3) == nil)
+        #expect(control.closing().addingThread(maxThreads: 8) == nil)
+    }
+
+    @Test func growthStartsThreadsOnlyForBlockedThreads() {
+        // All of the budget computing: nothing, however long the queue.
+        #expect(PoolGrowth.threadsToStart(computing: 2, cpuBudget: 2, waiting: 500, live: 2, room: 510) == 0)
+        #expect(PoolGrowth.threadsToStart(computing: 5, cpuBudget: 2, waiting: 500, live: 9, room: 503) == 0)
+        // Some computing: top the computing ones up to the budget.
+        #expect(PoolGrowth.threadsToStart(computing: 1, cpuBudget: 4, waiting: 500, live: 8, room: 504) == 3)
+        // All blocked: at most double, within what waits and what the limit allows.
+        #expect(PoolGrowth.threadsToStart(computing: 0, cpuBudget: 2, waiting: 500, live: 2, room: 510) == 2)
+        #expect(PoolGrowth.threadsToStart(computing: 0, cpuBudget: 2, waiting: 500, live: 64, room: 448) == 64)
+        #expect(PoolGrowth.threadsToStart(computing: 0, cpuBudget: 2, waiting: 3, live: 64, room: 448) == 3)
+        #expect(PoolGrowth.threadsToStart(computing: 0, cpuBudget: 2, waiting: 500, live: 64, room: 10) == 10)
+        #expect(PoolGrowth.threadsToStart(computing: 0, cpuBudget: 2, waiting: 0, live: 2, room: 510) == 0)
+    }
+
     @Test func retiringTakesTheThreadOutOfBothCounts() {
         var control = PoolControl.initial
-        control = control.dispatching(maxThreads: 4).0
+        control = control.dispatching(maxThreads: 4, cpuBudget: 4).0
         control = control.enteringIdle()!
         let retired = control.retiringIdle()!
         #expect(retired.live == 0 && retired.idle == 0 && !retired.isClosed)
@@ -35,22 +65,22 @@ import Testing
 
     @Test func closingClaimsEveryIdleThreadAndRefusesEverything() {
         var control = PoolControl.initial
-        for _ in 0..<3 { control = control.dispatching(maxThreads: 8).0 }
+        for _ in 0..<3 { control = control.dispatching(maxThreads: 8, cpuBudget: 8).0 }
         control = control.enteringIdle()!.enteringIdle()!
         let closed = control.closing()
         #expect(closed.isClosed && closed.live == 3 && closed.idle == 0)
         #expect(closed.enteringIdle() == nil)
-        #expect(closed.dispatching(maxThreads: 8).1 == .closed)
+        #expect(closed.dispatching(maxThreads: 8, cpuBudget: 8).1 == .closed)
         #expect(closed.exiting().exiting().exiting().live == 0)
     }
 
     @Test func countsUseTheirWholeFieldsWithoutCarryingIntoEachOther() {
         var control = PoolControl.initial
         let limit = PoolControl.maxThreadLimit
-        for _ in 0..<3 { control = control.dispatching(maxThreads: limit).0 }
+        for _ in 0..<3 { control = control.dispatching(maxThreads: limit, cpuBudget: limit).0 }
         control = PoolControl(rawValue: control.rawValue | UInt64(limit - 3))  // live = limit
         #expect(control.live == limit && control.idle == 0)
-        #expect(control.dispatching(maxThreads: limit).1 == .leaveQueued)
+        #expect(control.dispatching(maxThreads: limit, cpuBudget: limit).1 == .leaveQueued)
         control = control.enteringIdle()!
         #expect(control.live == limit && control.idle == 1)
     }
@@ -103,6 +133,45 @@ extension SpindleTests {
             let report = await pool.shutdown()
             #expect(report == BlockingPoolShutdownReport(cancelledJobs: 0, abandonedJobs: 0))
             #expect(threadCount(prefix: "spindle-cap4") == 0)
+        }
+
+        /// 40 CPU-bound jobs at once must not become 40 runnable threads (PoolGrowth.swift).
+        @Test func aBurstOfCPUJobsRunsOnAboutAsManyThreadsAsCPUs() async throws {
+            let pool = try BlockingPool(name: "spindle-cpu", maxThreads: 64)
+            try await bounded(60, "40 CPU jobs") {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for _ in 0..<40 { group.addTask { try await pool.run { burnCPU(milliseconds: 10) } } }
+                    try await group.waitForAll()
+                }
+            }
+            let metrics = pool.metrics()
+            #expect(metrics.jobsCompleted == 40)
+            #expect(metrics.threadsHighWater <= pool.cpuBudget + 4,
+                    "\(metrics.threadsHighWater) threads for \(pool.cpuBudget) CPUs")
+            await pool.shutdown()
+            #expect(threadCount(prefix: "spindle-cpu") == 0)
+        }
+
+        /// 100 jobs that sleep get their threads within milliseconds, though past the CPU count
+        /// a submitter starts none itself.
+        @Test func aBurstOfBlockingJobsGetsItsThreadsQuickly() async throws {
+            let pool = try BlockingPool(name: "spindle-slp", maxThreads: 512)
+            let start = ContinuousClock.now
+            try await bounded(60, "100 sleeping jobs") {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for _ in 0..<100 { group.addTask { try await pool.run { _ = usleep(200_000) } } }
+                    try await group.waitForAll()
+                }
+            }
+            let took = ContinuousClock.now - start
+            let metrics = pool.metrics()
+            // On as many threads as CPUs this would take 100 x 0.2 s / CPUs: 10 s on 2.
+            #expect(took < .seconds(2), "100 x 200 ms sleeps took \(took) on \(metrics.threadsHighWater) threads")
+            #expect(metrics.threadsHighWater >= 50)
+            // The monitor leaves once the queue has been empty a while.
+            try await waitUntil("the monitor exits", seconds: 5) { threadCount(prefix: "spindle-slp-mon") == 0 }
+            await pool.shutdown()
+            #expect(threadCount(prefix: "spindle-slp") == 0)
         }
 
         @Test func jobsBeyondTheLimitRunInFIFOOrder() async throws {
@@ -435,6 +504,14 @@ extension SpindleTests {
 }
 
 // MARK: Helpers
+
+/// Spins until the calling thread has used `milliseconds` of CPU time (CPU-bound in any build).
+func burnCPU(milliseconds: Int) {
+    var spec = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &spec)
+    let end = Int(spec.tv_sec) * 1_000_000_000 + spec.tv_nsec + milliseconds * 1_000_000
+    repeat { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &spec) } while Int(spec.tv_sec) * 1_000_000_000 + spec.tv_nsec < end
+}
 
 /// The calling thread's name.
 func currentThreadName() -> String {

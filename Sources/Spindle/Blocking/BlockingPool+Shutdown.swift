@@ -58,8 +58,8 @@ extension BlockingPool {
 
     private var hasLiveThreads: Bool {
         // Acquire: a thread's exit is published by the thread lock, which finishShutdown takes;
-        // this load only decides when to stop waiting.
-        control.load(ordering: .acquiring).live > 0
+        // these loads only decide when to stop waiting.
+        control.load(ordering: .acquiring).live > 0 || monitorRunning.load(ordering: .acquiring)
     }
 
     /// Closes the pool, wakes the idle threads so they exit, and cancels every queued job.

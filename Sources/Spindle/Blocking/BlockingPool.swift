@@ -7,8 +7,11 @@
 //   lock); pool threads take jobs under a lock only they use.
 // - PoolControl: live threads, idle threads and "closed" in one atomic word. After queueing its
 //   job a submitter makes one compare-and-swap decision: claim an idle thread (and post it a
-//   semaphore permit), else count a new thread and start it (up to `maxThreads`), else leave
+//   semaphore permit), else count a new thread and start it (up to the CPU count), else leave
 //   the job queued for the first busy thread that finishes.
+// - PoolGrowth: past the CPU count, a monitor that runs only while jobs wait starts more
+//   threads (up to `maxThreads`) when the busy ones are blocked rather than computing: 200
+//   simultaneous CPU jobs must not become 200 runnable threads that starve the workers.
 // - Semaphore: idle threads sleep on it, up to `keepAlive`; a thread that times out and is
 //   still unclaimed retires.
 // - PoolThreads: thread handles (retiring threads detach themselves; shutdown joins the rest),
@@ -61,6 +64,9 @@ public final class BlockingPool: Sendable {
     public let maxThreads: Int
     /// How long a thread waits for a job before it exits.
     public let keepAlive: Duration
+    /// How many threads submitters start at once: the CPUs this process may use (at most
+    /// `maxThreads`). Past it the growth monitor decides (PoolGrowth.swift).
+    let cpuBudget: Int
 
     private let keepAliveNanos: UInt64
     let control = Atomic<PoolControl>(.initial)
@@ -71,6 +77,8 @@ public final class BlockingPool: Sendable {
     private let threadSerial = Atomic<Int>(0)
     /// Permits posted by `releaseIdleThreads` whose threads are to exit rather than look for work.
     private let retirements = Atomic<Int>(0)
+    /// Whether the growth monitor runs (PoolGrowth.swift).
+    let monitorRunning = Atomic<Bool>(false)
     let shutdownReport = Lock<BlockingPoolShutdownReport?>(nil)
     let shutdownDone = Gate()
 
@@ -97,6 +105,7 @@ public final class BlockingPool: Sendable {
         self.maxThreads = maxThreads
         self.keepAlive = keepAlive
         keepAliveNanos = keepAlive.clampedNanoseconds
+        cpuBudget = min(maxThreads, WorkerCount.available())
     }
 
     deinit {
@@ -173,13 +182,16 @@ public final class BlockingPool: Sendable {
             return
         }
         queue.push(job)
-        guard let (before, dispatch) = updateControl({ $0.dispatching(maxThreads: maxThreads) }) else { return }
+        guard let (before, dispatch) = updateControl({ $0.dispatching(maxThreads: maxThreads, cpuBudget: cpuBudget) })
+        else { return }
         switch dispatch {
         case .wakeIdleThread:
             idleThreads.signal()
         case .startThread:
             counters.threadsHighWater.raiseShared(to: before.live + 1)
             startThread(for: job)
+        case .deferToMonitor:
+            ensureMonitor()
         case .leaveQueued:
             break
         case .closed:
@@ -220,8 +232,9 @@ public final class BlockingPool: Sendable {
 
     // MARK: Threads
 
-    /// Starts a thread, already counted in `control.live` by the caller.
-    private func startThread(for job: BlockingJob) {
+    /// Starts a thread, already counted in `control.live` by the caller (a submitter for its
+    /// `job`, or the growth monitor).
+    func startThread(for job: BlockingJob?) {
         let number = threadSerial.add(1, ordering: .relaxed).newValue
         let failure: SpindleError? = threads.withLock { threads in
             // The lock is held across the creation so the thread cannot record its exit first.
@@ -235,7 +248,7 @@ public final class BlockingPool: Sendable {
             }
         }
         guard let failure else { return }
-        withdraw(job, error: failure)
+        if let job { withdraw(job, error: failure) }
         // If no thread is left, nothing will ever take the jobs still queued: fail them too.
         if control.load(ordering: .sequentiallyConsistent).live == 0 {
             while let queued = queue.pop() { withdraw(queued, error: failure) }
@@ -245,6 +258,8 @@ public final class BlockingPool: Sendable {
     /// A pool thread's life: take jobs while there are any, else sleep until claimed for one,
     /// until the keep-alive passes or the pool closes.
     private func threadMain() {
+        // Below the workers: a worker that wakes preempts a pool thread (PoolGrowth.swift).
+        setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(spindle_gettid()), PoolGrowth.threadNiceness)
         while true {
             if let job = takeJob() {
                 execute(job)

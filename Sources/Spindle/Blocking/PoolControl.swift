@@ -42,6 +42,10 @@ struct PoolControl: RawRepresentable, AtomicRepresentable, Equatable, Sendable, 
         case wakeIdleThread
         /// Start a thread: one more has been counted in `live`.
         case startThread
+        /// As many threads run as there are CPUs: leave the job queued for the first thread
+        /// that finishes, and make sure the growth monitor is watching (it starts more threads
+        /// if the busy ones turn out to be blocked rather than computing).
+        case deferToMonitor
         /// Nothing: every thread is busy and the limit is reached; one of them takes the job
         /// (in FIFO order) when it finishes its own.
         case leaveQueued
@@ -49,12 +53,19 @@ struct PoolControl: RawRepresentable, AtomicRepresentable, Equatable, Sendable, 
         case closed
     }
 
-    /// The submitter's decision, taken after its job is in the queue.
-    func dispatching(maxThreads: Int) -> (PoolControl, Dispatch) {
+    /// The submitter's decision, taken after its job is in the queue. `cpuBudget` (at most
+    /// `maxThreads`) is how many threads a submitter may start at once.
+    func dispatching(maxThreads: Int, cpuBudget: Int) -> (PoolControl, Dispatch) {
         if isClosed { return (self, .closed) }
         if idle > 0 { return (PoolControl(rawValue: rawValue - Self.oneIdle), .wakeIdleThread) }
-        if live < maxThreads { return (PoolControl(rawValue: rawValue + 1), .startThread) }
+        if live < cpuBudget { return (PoolControl(rawValue: rawValue + 1), .startThread) }
+        if live < maxThreads { return (self, .deferToMonitor) }
         return (self, .leaveQueued)
+    }
+
+    /// The growth monitor counts one more thread; nil once closed, or at the limit.
+    func addingThread(maxThreads: Int) -> PoolControl? {
+        !isClosed && live < maxThreads ? PoolControl(rawValue: rawValue + 1) : nil
     }
 
     /// A thread that found the queue empty becomes idle; nil once closed (it exits instead).

@@ -13,8 +13,8 @@
 import Glibc
 
 struct PoolThreads {
-    /// Threads started and not yet exited.
-    private(set) var running: Set<pthread_t> = []
+    /// Threads started and not yet exited, with their CPU-time clocks (for the growth monitor).
+    private(set) var running: [pthread_t: clockid_t?] = [:]
     /// Threads that have exited (or are a few instructions from it) and need a join.
     private var exited: [pthread_t] = []
     /// Set by a shutdown that gave up waiting: running threads are detached, not joined.
@@ -26,14 +26,29 @@ struct PoolThreads {
         if detached {
             pthread_detach(handle)
         } else {
-            running.insert(handle)
+            // The clock id encodes the thread id: reading it never touches the pthread_t, so it
+            // stays harmless (an error) after the thread is gone.
+            var clock = clockid_t()
+            running[handle] = .some(pthread_getcpuclockid(handle, &clock) == 0 ? clock : nil)
+        }
+    }
+
+    /// The CPU-time clocks of the running threads.
+    var cpuClocks: [clockid_t] { running.values.compactMap { $0 } }
+
+    /// Files the exit of a thread that is not one of `running` (the growth monitor).
+    mutating func exitingHelper(_ handle: pthread_t, joinable: Bool) {
+        if joinable && !detached {
+            exited.append(handle)
+        } else {
+            pthread_detach(handle)
         }
     }
 
     /// Records the calling pool thread's exit: it detaches itself, or (`joinable`) leaves its
     /// handle for the shutdown to join.
     mutating func exiting(_ handle: pthread_t, joinable: Bool) {
-        running.remove(handle)
+        running.removeValue(forKey: handle)
         if detached { return }  // shutdown gave up on it and detached it already
         if joinable {
             exited.append(handle)
@@ -51,7 +66,7 @@ struct PoolThreads {
     /// Shutdown's last resort: detaches every running thread. Returns how many there were.
     mutating func detachRunning() -> Int {
         detached = true
-        for handle in running { pthread_detach(handle) }
+        for handle in running.keys { pthread_detach(handle) }
         return running.count
     }
 }

@@ -1,0 +1,149 @@
+// How a blocking pool grows past the number of CPUs: only while its busy threads are blocked.
+//
+// Measured on the 2-CPU machine (W10, Benchmarks/README.md): starting a thread for every job
+// that finds no idle thread, as Tokio's pool does, turns 200 simultaneous 5 ms CPU jobs into
+// 200 runnable threads. The kernel then leaves a runtime worker or the event loop off the CPU
+// for 100-400 ms at a time (a heartbeat's p99 lateness went from under 1 ms to 250-450 ms):
+// the worker queues behind the crowd, stalls in `pthread_create` when it is the one starting
+// the threads, and blocks on locks (the injector, the loop's inbox) that a preempted pool
+// thread holds while resuming a task. Lowering the pool threads' priority did not help; running
+// no more CPU-bound pool threads than there are CPUs did.
+//
+// So a submitter starts threads itself only up to `cpuBudget` (the CPUs this process may use).
+// Past that, its job waits in the queue and this monitor, one thread per pool that runs only
+// while jobs wait, looks every millisecond at how much CPU time each pool thread used since
+// the last look:
+// - every thread used under a quarter of the interval (they are blocked: I/O, sleeps, locks):
+//   start threads for the waiting jobs, at most doubling the thread count per look, so a burst
+//   of blocking jobs has its threads within a few milliseconds;
+// - some threads are computing: start only enough to bring the computing ones up to the
+//   budget;
+// - all of the budget is computing: start nothing; the jobs run as threads free up, in order.
+// A thread never seen before counts as computing. The monitor exits once the queue has been
+// empty for 50 ms, and when the pool closes. Pool threads also run at a lower priority than
+// the runtime's workers (`threadNiceness`), so that a worker preempts them.
+//
+// The cost: past the CPU count, a job whose predecessors block waits about a millisecond for
+// its thread instead of getting one at once.
+
+import CSpindle
+import Glibc
+import Synchronization
+
+enum PoolGrowth {
+    /// How many threads the monitor starts, given how many pool threads used the CPU since its
+    /// last look, the CPU budget, the jobs waiting, the live threads and the room left under
+    /// `maxThreads`.
+    static func threadsToStart(computing: Int, cpuBudget: Int, waiting: Int, live: Int, room: Int) -> Int {
+        guard waiting > 0, room > 0 else { return 0 }
+        let wanted = computing == 0 ? max(cpuBudget, live) : cpuBudget - computing
+        return max(0, min(wanted, waiting, room))
+    }
+
+    /// A thread counts as computing when it used at least this share of the interval.
+    static let computingShare: UInt64 = 4
+    /// Milliseconds of an empty queue after which the monitor exits.
+    static let quietTicks = 50
+    /// How much lower than a worker's a pool thread's priority is (`nice` steps). 10 makes a
+    /// worker's weight about 9 times a pool thread's; in W10 it cut the heartbeat's p99 on one
+    /// worker from 3.8 to 0.1 ms. Not `SCHED_IDLE`: blocking jobs must still progress when the
+    /// workers are saturated.
+    static let threadNiceness: Int32 = 10
+}
+
+extension BlockingPool {
+    /// Makes sure the monitor runs (a submitter that deferred its job calls this).
+    func ensureMonitor() {
+        // Sequentially consistent: pairs with the monitor's "clear the flag, then look at the
+        // queue" on exit, after this submitter's "queue, then look at the flag".
+        if monitorRunning.load(ordering: .sequentiallyConsistent) { return }
+        guard monitorRunning.compareExchange(
+            expected: false, desired: true, ordering: .sequentiallyConsistent).exchanged else { return }
+        // A shutdown that closed before our flag was set may already have stopped waiting for
+        // the monitor: start none then. (One that closes later sees the flag and waits.)
+        if control.load(ordering: .sequentiallyConsistent).isClosed {
+            monitorRunning.store(false, ordering: .sequentiallyConsistent)
+            return
+        }
+        do throws(SpindleError) {
+            _ = try OSThread.spawn(name: "\(name)-mon") { [self] in monitorMain() }
+        } catch {
+            // No monitor: the busy threads still take the waiting jobs as they finish.
+            monitorRunning.store(false, ordering: .sequentiallyConsistent)
+        }
+    }
+
+    private func monitorMain() {
+        var lastCPU: [clockid_t: UInt64] = [:]
+        var lastLook = monotonicNanos()
+        var quiet = 0
+        while true {
+            usleep(1_000)
+            if control.load(ordering: .sequentiallyConsistent).isClosed {
+                leaveMonitor()
+                return
+            }
+            // How many threads computed since the last look.
+            let now = monotonicNanos()
+            let interval = now &- lastLook
+            lastLook = now
+            var computing = 0
+            var seen: [clockid_t: UInt64] = [:]
+            for clock in threads.withLock({ $0.cpuClocks }) {
+                var spec = timespec()
+                guard clock_gettime(clock, &spec) == 0 else { continue }  // the thread is gone
+                let cpu = UInt64(spec.tv_sec) &* 1_000_000_000 &+ UInt64(spec.tv_nsec)
+                if let previous = lastCPU[clock] {
+                    if (cpu &- previous) &* PoolGrowth.computingShare >= interval { computing += 1 }
+                } else {
+                    computing += 1
+                }
+                seen[clock] = cpu
+            }
+            lastCPU = seen
+
+            let waiting = counters.queued.load(ordering: .relaxed)
+            if waiting <= 0 {
+                quiet += 1
+                if quiet >= PoolGrowth.quietTicks {
+                    if retireMonitor() { return }
+                    quiet = 0
+                }
+                continue
+            }
+            quiet = 0
+            let control = control.load(ordering: .sequentiallyConsistent)
+            if control.idle > 0 { continue }  // a thread is about to take a job
+            let starts = PoolGrowth.threadsToStart(
+                computing: computing, cpuBudget: cpuBudget, waiting: waiting,
+                live: control.live, room: maxThreads - control.live)
+            for _ in 0..<starts {
+                guard let (before, _) = updateControl({ $0.addingThread(maxThreads: maxThreads).map { ($0, ()) } })
+                else { break }
+                counters.threadsHighWater.raiseShared(to: before.live + 1)
+                startThread(for: nil)
+            }
+        }
+    }
+
+    /// Exits the monitor after a quiet spell, unless a job was deferred meanwhile. Returns
+    /// whether it exited.
+    private func retireMonitor() -> Bool {
+        monitorRunning.store(false, ordering: .sequentiallyConsistent)
+        // Sequentially consistent (see ensureMonitor): a submitter that deferred after our
+        // store found the flag clear and started a monitor, or its job is visible here.
+        if !queue.isEmpty, monitorRunning.compareExchange(
+            expected: false, desired: true, ordering: .sequentiallyConsistent).exchanged {
+            return false
+        }
+        threads.withLock { $0.exitingHelper(pthread_self(), joinable: false) }
+        return true
+    }
+
+    /// Exits the monitor because the pool closed: the shutdown joins it.
+    private func leaveMonitor() {
+        threads.withLock { $0.exitingHelper(pthread_self(), joinable: true) }
+        // Release: the shutdown that sees the flag clear finds the handle filed above.
+        monitorRunning.store(false, ordering: .sequentiallyConsistent)
+    }
+}
