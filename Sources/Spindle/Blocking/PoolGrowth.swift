@@ -6,8 +6,8 @@
 // for 100-400 ms at a time (a heartbeat's p99 lateness went from under 1 ms to 250-450 ms):
 // the worker queues behind the crowd, stalls in `pthread_create` when it is the one starting
 // the threads, and blocks on locks (the injector, the loop's inbox) that a preempted pool
-// thread holds while resuming a task. Lowering the pool threads' priority did not help; running
-// no more CPU-bound pool threads than there are CPUs did.
+// thread holds while resuming a task. Lowering the pool threads' priority alone did not help;
+// running no more CPU-bound pool threads than there are CPUs did.
 //
 // So a submitter starts threads itself only up to `cpuBudget` (the CPUs this process may use).
 // Past that, its job waits in the queue and this monitor, one thread per pool that runs only
