@@ -36,6 +36,16 @@ final class Injector: Sendable {
         }
     }
 
+    /// Puts `jobs` in order before everything queued (they are older than what is here: the
+    /// queue of a blocked worker, handed off by the watch).
+    func pushFront(_ jobs: [UnownedJob]) {
+        if jobs.isEmpty { return }
+        queue.withLock { queue in
+            for job in jobs.reversed() { queue.prepend(job) }
+            length.store(queue.count, ordering: .sequentiallyConsistent)
+        }
+    }
+
     func pop() -> UnownedJob? {
         if isEmpty { return nil }
         return queue.withLock { queue in

@@ -387,18 +387,19 @@ final class Worker: @unchecked Sendable {
     /// number of jobs moved. Safe against the owner waking up meanwhile: every step is a steal
     /// or an exchange the owner's own operations are built to race with.
     func handOff(using scratch: LocalQueue) -> Int {
-        var moved = 0
+        // Everything queued here is older than what this worker spilled to the injector, so it
+        // goes to the injector's front, oldest first: global FIFO order (and with it Swift's
+        // task groups) survives the hand-off.
+        var jobs: [UnownedJob] = []
         while true {
             var stolen = 0
             guard let first = queue.steal(into: scratch, stolen: &stolen) else { break }
-            runtime.injector.push(first)
-            while let job = scratch.pop() { runtime.injector.push(job) }
-            moved += stolen
+            while let job = scratch.pop() { jobs.append(job) }
+            jobs.append(first)  // `steal` returns the newest of the batch it took
         }
-        if let job = takeLifo() {
-            runtime.injector.push(job)
-            moved += 1
-        }
+        if let job = takeLifo() { jobs.append(job) }
+        runtime.injector.pushFront(jobs)
+        let moved = jobs.count
         let timerJobs = takeAllTimers()
         for timer in timerJobs { runtime.scheduleSharedTimer(timer.job, deadline: timer.deadline) }
         return moved + timerJobs.count

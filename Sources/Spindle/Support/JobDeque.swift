@@ -28,6 +28,14 @@ struct JobDeque: ~Copyable {
         count += 1
     }
 
+    /// Puts `job` before every queued job.
+    mutating func prepend(_ job: UnownedJob) {
+        if count == capacity { grow() }
+        head = (head - 1) & (capacity - 1)
+        storage[head] = job
+        count += 1
+    }
+
     mutating func popFirst() -> UnownedJob? {
         guard count > 0 else { return nil }
         let job = storage[head]
