@@ -42,17 +42,40 @@ import Testing
     }
 
     @Test func growthStartsThreadsOnlyForBlockedThreads() {
-        // All of the budget computing: nothing, however long the queue.
-        #expect(PoolGrowth.threadsToStart(computing: 2, cpuBudget: 2, waiting: 500, live: 2, room: 510) == 0)
-        #expect(PoolGrowth.threadsToStart(computing: 5, cpuBudget: 2, waiting: 500, live: 9, room: 503) == 0)
-        // Some computing: top the computing ones up to the budget.
-        #expect(PoolGrowth.threadsToStart(computing: 1, cpuBudget: 4, waiting: 500, live: 8, room: 504) == 3)
+        // All of the budget runnable: nothing, however long the queue.
+        #expect(PoolGrowth.threadsToStart(runnable: 2, cpuBudget: 2, waiting: 500, live: 2, room: 510) == 0)
+        #expect(PoolGrowth.threadsToStart(runnable: 5, cpuBudget: 2, waiting: 500, live: 9, room: 503) == 0)
+        // Some runnable: top them up to the budget.
+        #expect(PoolGrowth.threadsToStart(runnable: 1, cpuBudget: 4, waiting: 500, live: 8, room: 504) == 3)
         // All blocked: at most double, within what waits and what the limit allows.
-        #expect(PoolGrowth.threadsToStart(computing: 0, cpuBudget: 2, waiting: 500, live: 2, room: 510) == 2)
-        #expect(PoolGrowth.threadsToStart(computing: 0, cpuBudget: 2, waiting: 500, live: 64, room: 448) == 64)
-        #expect(PoolGrowth.threadsToStart(computing: 0, cpuBudget: 2, waiting: 3, live: 64, room: 448) == 3)
-        #expect(PoolGrowth.threadsToStart(computing: 0, cpuBudget: 2, waiting: 500, live: 64, room: 10) == 10)
-        #expect(PoolGrowth.threadsToStart(computing: 0, cpuBudget: 2, waiting: 0, live: 2, room: 510) == 0)
+        #expect(PoolGrowth.threadsToStart(runnable: 0, cpuBudget: 2, waiting: 500, live: 2, room: 510) == 2)
+        #expect(PoolGrowth.threadsToStart(runnable: 0, cpuBudget: 2, waiting: 500, live: 64, room: 448) == 64)
+        #expect(PoolGrowth.threadsToStart(runnable: 0, cpuBudget: 2, waiting: 3, live: 64, room: 448) == 3)
+        #expect(PoolGrowth.threadsToStart(runnable: 0, cpuBudget: 2, waiting: 500, live: 64, room: 10) == 10)
+        #expect(PoolGrowth.threadsToStart(runnable: 0, cpuBudget: 2, waiting: 0, live: 2, room: 510) == 0)
+    }
+
+    @Test func aComputingThreadIsRunnableASleepingOneIsNotAndAGoneOneIsNil() {
+        let computing = Atomic<Int32>(0), sleeping = Atomic<Int32>(0), stop = Gate(), stopped = Lock(0)
+        onForeignThread {
+            computing.store(spindle_gettid(), ordering: .releasing)
+            while !stop.wait(deadline: 0) { burnCPU(milliseconds: 1) }
+            stopped.withLock { $0 += 1 }
+        }
+        onForeignThread {
+            sleeping.store(spindle_gettid(), ordering: .releasing)
+            stop.wait()
+            stopped.withLock { $0 += 1 }
+        }
+        while computing.load(ordering: .acquiring) == 0 || sleeping.load(ordering: .acquiring) == 0 { usleep(1_000) }
+        usleep(20_000)
+        let computingState = PoolGrowth.isRunnable(threadID: computing.load(ordering: .acquiring))
+        let sleepingState = PoolGrowth.isRunnable(threadID: sleeping.load(ordering: .acquiring))
+        stop.open()
+        while stopped.withLock({ $0 }) < 2 { usleep(1_000) }
+        #expect(computingState == true)
+        #expect(sleepingState == false)
+        #expect(PoolGrowth.isRunnable(threadID: Int32.max) == nil)
     }
 
     @Test func retiringTakesTheThreadOutOfBothCounts() {
@@ -135,8 +158,23 @@ extension SpindleTests {
             #expect(threadCount(prefix: "spindle-cap4") == 0)
         }
 
-        /// 40 CPU-bound jobs at once must not become 40 runnable threads (PoolGrowth.swift).
-        @Test func aBurstOfCPUJobsRunsOnAboutAsManyThreadsAsCPUs() async throws {
+        /// 40 CPU-bound jobs at once must not become 40 runnable threads (PoolGrowth.swift),
+        /// also when other threads keep the CPUs busy (the jobs then get little CPU time but
+        /// are not blocked).
+        @Test(arguments: [0, 4])
+        func aBurstOfCPUJobsRunsOnAboutAsManyThreadsAsCPUs(backgroundHogs: Int) async throws {
+            let stopHogs = Gate()
+            let hogsDone = Lock(0)
+            for _ in 0..<backgroundHogs {
+                onForeignThread {
+                    while !stopHogs.wait(deadline: 0) { burnCPU(milliseconds: 1) }
+                    hogsDone.withLock { $0 += 1 }
+                }
+            }
+            defer {
+                stopHogs.open()
+                while hogsDone.withLock({ $0 }) < backgroundHogs { usleep(1_000) }
+            }
             let pool = try BlockingPool(name: "spindle-cpu", maxThreads: 64)
             try await bounded(60, "40 CPU jobs") {
                 try await withThrowingTaskGroup(of: Void.self) { group in

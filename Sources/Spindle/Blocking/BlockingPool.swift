@@ -269,7 +269,9 @@ public final class BlockingPool: Sendable {
     /// until the keep-alive passes or the pool closes.
     private func threadMain() {
         // Below the workers: a worker that wakes preempts a pool thread (PoolGrowth.swift).
-        setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(spindle_gettid()), PoolGrowth.threadNiceness)
+        let threadID = spindle_gettid()
+        setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(threadID), PoolGrowth.threadNiceness)
+        threads.withLock { $0.register(pthread_self(), threadID: threadID) }
         while true {
             if let job = takeJob() {
                 execute(job)

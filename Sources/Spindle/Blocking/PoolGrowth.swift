@@ -11,17 +11,20 @@
 //
 // So a submitter starts threads itself only up to `cpuBudget` (the CPUs this process may use).
 // Past that, its job waits in the queue and this monitor, one thread per pool that runs only
-// while jobs wait, looks every millisecond at how much CPU time each pool thread used since
-// the last look:
-// - every thread used under a quarter of the interval (they are blocked: I/O, sleeps, locks):
-//   start threads for the waiting jobs, at most doubling the thread count per look, so a burst
-//   of blocking jobs has its threads within a few milliseconds;
-// - some threads are computing: start only enough to bring the computing ones up to the
-//   budget;
-// - all of the budget is computing: start nothing; the jobs run as threads free up, in order.
-// A thread never seen before counts as computing. The monitor exits once the queue has been
-// empty for 50 ms, and when the pool closes. Pool threads also run at a lower priority than
-// the runtime's workers (`threadNiceness`), so that a worker preempts them.
+// while jobs wait, looks every millisecond at each pool thread's scheduler state
+// (/proc/self/task/<tid>/stat): `R` means it is on a CPU or waiting for one ("runnable"), any
+// other state that it is blocked (I/O, sleep, a lock). Rejected: judging by CPU time used since
+// the last look (pthread CPU clocks, or schedstat's run and wait times). On a machine busy with
+// other work a computing pool thread at low priority gets no CPU for tens of milliseconds, and
+// the kernel adds its wait time only when it next runs, so both looked blocked: 40 CPU jobs
+// became 40 threads (the test with background load catches it).
+// - no thread is runnable: start threads for the waiting jobs, at most doubling the thread
+//   count per look, so a burst of blocking jobs has its threads within a few milliseconds;
+// - some are: start only enough to bring the runnable ones up to the budget;
+// - the whole budget is runnable: start nothing; the jobs run as threads free up, in order.
+// A thread that has not registered its id yet counts as runnable. The monitor exits once the
+// queue has been empty for 50 ms, and when the pool closes. Pool threads also run at a lower priority than the
+// runtime's workers (`threadNiceness`), so that a worker preempts them.
 //
 // The cost: past the CPU count, a job whose predecessors block waits about a millisecond for
 // its thread instead of getting one at once.
@@ -31,17 +34,33 @@ import Glibc
 import Synchronization
 
 enum PoolGrowth {
-    /// How many threads the monitor starts, given how many pool threads used the CPU since its
-    /// last look, the CPU budget, the jobs waiting, the live threads and the room left under
-    /// `maxThreads`.
-    static func threadsToStart(computing: Int, cpuBudget: Int, waiting: Int, live: Int, room: Int) -> Int {
+    /// How many threads the monitor starts, given how many pool threads were runnable since
+    /// its last look, the CPU budget, the jobs waiting, the live threads and the room left
+    /// under `maxThreads`.
+    static func threadsToStart(runnable: Int, cpuBudget: Int, waiting: Int, live: Int, room: Int) -> Int {
         guard waiting > 0, room > 0 else { return 0 }
-        let wanted = computing == 0 ? max(cpuBudget, live) : cpuBudget - computing
+        let wanted = runnable == 0 ? max(cpuBudget, live) : cpuBudget - runnable
         return max(0, min(wanted, waiting, room))
     }
 
-    /// A thread counts as computing when it used at least this share of the interval.
-    static let computingShare: UInt64 = 4
+    /// Whether the thread `threadID` of this process is running or waiting for a CPU (state
+    /// `R`), or nil if it is gone.
+    static func isRunnable(threadID: Int32) -> Bool? {
+        let fd = open("/proc/self/task/\(threadID)/stat", O_RDONLY | O_CLOEXEC)
+        if fd < 0 { return nil }
+        defer { close(fd) }
+        // "<tid> (<name>) <state> ...": the name may hold spaces and parentheses, so the state
+        // is the first field after the last ')'. The whole line fits: the name is at most 15
+        // bytes and the state comes right after it.
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 128) { buffer -> Bool? in
+            let count = read(fd, buffer.baseAddress, buffer.count)
+            if count <= 0 { return nil }
+            let bytes = UnsafeMutableBufferPointer(rebasing: buffer[0..<count])
+            guard let close = bytes.lastIndex(of: UInt8(ascii: ")")), close + 2 < bytes.endIndex else { return nil }
+            return bytes[close + 2] == UInt8(ascii: "R")
+        }
+    }
+
     /// Milliseconds of an empty queue after which the monitor exits.
     static let quietTicks = 50
     /// How much lower than a worker's a pool thread's priority is (`nice` steps): a worker's
@@ -77,8 +96,6 @@ extension BlockingPool {
     }
 
     private func monitorMain() {
-        var lastCPU: [clockid_t: UInt64] = [:]
-        var lastLook = monotonicNanos()
         var quiet = 0
         while true {
             usleep(1_000)
@@ -86,24 +103,6 @@ extension BlockingPool {
                 leaveMonitor()
                 return
             }
-            // How many threads computed since the last look.
-            let now = monotonicNanos()
-            let interval = now &- lastLook
-            lastLook = now
-            var computing = 0
-            var seen: [clockid_t: UInt64] = [:]
-            for clock in threads.withLock({ $0.cpuClocks }) {
-                var spec = timespec()
-                guard clock_gettime(clock, &spec) == 0 else { continue }  // the thread is gone
-                let cpu = UInt64(spec.tv_sec) &* 1_000_000_000 &+ UInt64(spec.tv_nsec)
-                if let previous = lastCPU[clock] {
-                    if (cpu &- previous) &* PoolGrowth.computingShare >= interval { computing += 1 }
-                } else {
-                    computing += 1
-                }
-                seen[clock] = cpu
-            }
-            lastCPU = seen
 
             let waiting = counters.queued.load(ordering: .relaxed)
             if waiting <= 0 {
@@ -116,9 +115,16 @@ extension BlockingPool {
             }
             quiet = 0
             let control = control.load(ordering: .sequentiallyConsistent)
-            if control.idle > 0 { continue }  // a thread is about to take a job
+            if control.idle > 0 || control.live >= maxThreads { continue }
+            // How many threads want a CPU now (enough to know the budget is full suffices).
+            var runnable = 0
+            for threadID in threads.withLock({ $0.threadIDs }) where runnable < cpuBudget {
+                // A thread that has not registered its id yet is starting up: runnable.
+                if let threadID, PoolGrowth.isRunnable(threadID: threadID) != true { continue }
+                runnable += 1
+            }
             let starts = PoolGrowth.threadsToStart(
-                computing: computing, cpuBudget: cpuBudget, waiting: waiting,
+                runnable: runnable, cpuBudget: cpuBudget, waiting: waiting,
                 live: control.live, room: maxThreads - control.live)
             for _ in 0..<starts {
                 guard let (before, _) = updateControl({ $0.addingThread(maxThreads: maxThreads).map { ($0, ()) } })

@@ -13,8 +13,9 @@
 import Glibc
 
 struct PoolThreads {
-    /// Threads started and not yet exited, with their CPU-time clocks (for the growth monitor).
-    private(set) var running: [pthread_t: clockid_t?] = [:]
+    /// Threads started and not yet exited, with their kernel thread ids once they have
+    /// registered them (for the growth monitor).
+    private(set) var running: [pthread_t: Int32?] = [:]
     /// Threads that have exited (or are a few instructions from it) and need a join.
     private var exited: [pthread_t] = []
     /// Set by a shutdown that gave up waiting: running threads are detached, not joined.
@@ -26,15 +27,19 @@ struct PoolThreads {
         if detached {
             pthread_detach(handle)
         } else {
-            // The clock id encodes the thread id: reading it never touches the pthread_t, so it
-            // stays harmless (an error) after the thread is gone.
-            var clock = clockid_t()
-            running[handle] = .some(pthread_getcpuclockid(handle, &clock) == 0 ? clock : nil)
+            running[handle] = .some(nil)
         }
     }
 
-    /// The CPU-time clocks of the running threads.
-    var cpuClocks: [clockid_t] { running.values.compactMap { $0 } }
+    /// Records the calling thread's kernel id (first thing a pool thread does). A thread id,
+    /// unlike a pthread_t, is harmless to use after the thread is gone: its /proc entry is
+    /// simply missing.
+    mutating func register(_ handle: pthread_t, threadID: Int32) {
+        if running[handle] != nil { running[handle] = .some(threadID) }
+    }
+
+    /// The running threads' kernel ids, nil for one that has not registered yet.
+    var threadIDs: [Int32?] { Array(running.values) }
 
     /// Files the exit of a thread that is not one of `running` (the growth monitor).
     mutating func exitingHelper(_ handle: pthread_t, joinable: Bool) {
