@@ -79,23 +79,9 @@ extension SpindleTests {
             let runtime = try Runtime(workers: 1, blockedWorkerThreshold: nil)
             await Task(executorPreference: runtime) { _ = usleep(150_000) }.value
             #expect(runtime.metrics().blockedWorkerReports == 0)
-            #expect(spindleWatchThreads() == 0)
+            #expect(threadCount(prefix: "spindle-watch") == 0)
             await runtime.shutdown()
         }
     }
 }
 
-func spindleWatchThreads() -> Int {
-    guard let dir = opendir("/proc/self/task") else { return -1 }
-    defer { closedir(dir) }
-    var count = 0
-    while let entry = readdir(dir) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        guard name != ".", name != "..", let file = fopen("/proc/self/task/\(name)/comm", "r") else { continue }
-        var buffer = [CChar](repeating: 0, count: 64)
-        _ = fgets(&buffer, 64, file)
-        fclose(file)
-        if String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).hasSuffix("-watch\n") { count += 1 }
-    }
-    return count
-}

@@ -207,7 +207,7 @@ extension SpindleTests {
             #expect(took < .seconds(2), "100 x 200 ms sleeps took \(took) on \(metrics.threadsHighWater) threads")
             #expect(metrics.threadsHighWater >= 50)
             // The monitor leaves once the queue has been empty a while.
-            try await waitUntil("the monitor exits", seconds: 5) { threadCount(prefix: "spindle-slp-mon") == 0 }
+            try await eventually("the monitor exits", seconds: 5) { threadCount(prefix: "spindle-slp-mon") == 0 }
             await pool.shutdown()
             #expect(threadCount(prefix: "spindle-slp") == 0)
         }
@@ -217,12 +217,12 @@ extension SpindleTests {
             let release = Gate()
             let order = Lock<[Int]>([])
             let blocker = Task { try await pool.run { _ = release.wait() } }
-            try await waitUntil("the blocker runs") { pool.metrics().jobsStarted == 1 }
+            try await eventually("the blocker runs") { pool.metrics().jobsStarted == 1 }
             var tasks: [Task<Void, any Error>] = []
             for i in 0..<50 {
                 tasks.append(Task { try await pool.run { order.withLock { $0.append(i) } } })
                 // Submit strictly one after the other.
-                try await waitUntil("job \(i) is queued") { pool.metrics().jobsQueued == i + 1 }
+                try await eventually("job \(i) is queued") { pool.metrics().jobsQueued == i + 1 }
             }
             release.open()
             try await blocker.value
@@ -236,7 +236,7 @@ extension SpindleTests {
             let start = Gate()
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for _ in 0..<3 { group.addTask { try await pool.run { _ = start.wait() } } }
-                try await waitUntil("3 threads run") { pool.metrics().jobsStarted == 3 }
+                try await eventually("3 threads run") { pool.metrics().jobsStarted == 3 }
                 start.open()
                 try await group.waitForAll()
             }
@@ -244,8 +244,8 @@ extension SpindleTests {
             try await Task.sleep(for: .milliseconds(50))
             let early = pool.metrics()
             #expect(early.threadsAlive == 3 && early.threadsIdle == 3, "\(early)")
-            try await waitUntil("idle threads exit", seconds: 5) { pool.metrics().threadsAlive == 0 }
-            try await waitUntil("their OS threads are gone", seconds: 5) { threadCount(prefix: "spindle-idle") == 0 }
+            try await eventually("idle threads exit", seconds: 5) { pool.metrics().threadsAlive == 0 }
+            try await eventually("their OS threads are gone", seconds: 5) { threadCount(prefix: "spindle-idle") == 0 }
             // The pool starts threads again when work comes back.
             #expect(try await pool.run { 5 } == 5)
             #expect(pool.metrics().threadsAlive == 1)
@@ -258,9 +258,9 @@ extension SpindleTests {
             let release = Gate()
             let ranSecond = Atomic<Bool>(false)
             let blocker = Task { try await pool.run { release.wait(); return 1 } }
-            try await waitUntil("the blocker runs") { pool.metrics().jobsStarted == 1 }
+            try await eventually("the blocker runs") { pool.metrics().jobsStarted == 1 }
             let queued = Task { try await pool.run { ranSecond.store(true, ordering: .relaxed); return 2 } }
-            try await waitUntil("the second job is queued") { pool.metrics().jobsQueued == 1 }
+            try await eventually("the second job is queued") { pool.metrics().jobsQueued == 1 }
             let cancelledAt = ContinuousClock.now
             queued.cancel()
             await #expect(throws: CancellationError.self) { try await queued.value }
@@ -301,7 +301,7 @@ extension SpindleTests {
                     return 9
                 }
             }
-            try await waitUntil("the job runs") { pool.metrics().jobsStarted == 1 }
+            try await eventually("the job runs") { pool.metrics().jobsStarted == 1 }
             task.cancel()
             // The awaiting task does not return while its closure still runs.
             try await Task.sleep(for: .milliseconds(100))
@@ -428,9 +428,9 @@ extension SpindleTests {
             let pool = try BlockingPool(name: "spindle-stk", maxThreads: 1)
             let release = Gate()  // opened at the end, so the abandoned thread does not leak
             let stuck = Task { try await pool.run { release.wait(); return "late" } }
-            try await waitUntil("the stuck job runs") { pool.metrics().jobsStarted == 1 }
+            try await eventually("the stuck job runs") { pool.metrics().jobsStarted == 1 }
             let queued = Task { try await pool.run { "never" } }
-            try await waitUntil("a job is queued") { pool.metrics().jobsQueued == 1 }
+            try await eventually("a job is queued") { pool.metrics().jobsQueued == 1 }
             let start = ContinuousClock.now
             let report = await pool.shutdown(gracePeriod: .milliseconds(200))
             let took = ContinuousClock.now - start
@@ -444,7 +444,7 @@ extension SpindleTests {
             // The abandoned job still answers its task when it finally returns, and its thread exits.
             release.open()
             #expect(try await stuck.value == "late")
-            try await waitUntil("the detached thread exits", seconds: 5) { threadCount(prefix: "spindle-stk") == 0 }
+            try await eventually("the detached thread exits", seconds: 5) { threadCount(prefix: "spindle-stk") == 0 }
         }
 
         @Test func shutdownWaitsForRunningJobsWithinTheGracePeriod() async throws {
@@ -516,7 +516,7 @@ extension SpindleTests {
             #expect(BlockingPool.shared.metrics().jobsCompleted == before + 1)
             // Leave no spindle-* thread behind for the leak tests. (The thread may not be idle
             // yet when the task resumes: ask again until it is gone.)
-            try await waitUntil("the shared pool's idle threads exit", seconds: 5) {
+            try await eventually("the shared pool's idle threads exit", seconds: 5) {
                 BlockingPool.shared.releaseIdleThreads()
                 return BlockingPool.shared.metrics().threadsAlive == 0 && threadCount(prefix: "spindle-blk") == 0
             }
@@ -526,7 +526,7 @@ extension SpindleTests {
             let release = Gate()
             let runtime = try Runtime(workers: 1)
             let task = try runtime.spawn { try await toThread { release.wait(); return 1 } }
-            try await waitUntil("the job runs") { runtime.blockingPool.metrics().jobsStarted == 1 }
+            try await eventually("the job runs") { runtime.blockingPool.metrics().jobsStarted == 1 }
             let start = ContinuousClock.now
             let report = await runtime.shutdown(gracePeriod: .milliseconds(200))
             let took = ContinuousClock.now - start
@@ -536,7 +536,7 @@ extension SpindleTests {
             release.open()
             // The task was cancelled while its job ran: the job's value is dropped.
             await #expect(throws: CancellationError.self) { try await task.value }
-            try await waitUntil("the detached pool thread exits", seconds: 5) { threadCount(prefix: "spindle-blk") == 0 }
+            try await eventually("the detached pool thread exits", seconds: 5) { threadCount(prefix: "spindle-blk") == 0 }
         }
     }
 }
@@ -560,31 +560,7 @@ func currentThreadName() -> String {
     return String(decoding: buffer.prefix { $0 != 0 && $0 != 10 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
-/// Threads of this process whose name starts with `prefix`.
-func threadCount(prefix: String) -> Int {
-    guard let dir = opendir("/proc/self/task") else { return -1 }
-    defer { closedir(dir) }
-    var count = 0
-    while let entry = readdir(dir) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        guard name != ".", name != "..", let file = fopen("/proc/self/task/\(name)/comm", "r") else { continue }
-        var buffer = [CChar](repeating: 0, count: 64)
-        fgets(&buffer, 64, file)
-        fclose(file)
-        let comm = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        if comm.hasPrefix(prefix) { count += 1 }
-    }
-    return count
-}
 
-/// Polls `condition` every millisecond until it holds; fails after `seconds`.
-func waitUntil(_ what: String, seconds: Double = 10, _ condition: () -> Bool) async throws {
-    let deadline = ContinuousClock.now + .seconds(seconds)
-    while !condition() {
-        if ContinuousClock.now > deadline { throw TimedOut(what: what, seconds: seconds) }
-        try await Task.sleep(for: .milliseconds(1))
-    }
-}
 
 /// A thread that counts the process's threads named `prefix*` every millisecond and keeps
 /// the largest count seen.

@@ -108,27 +108,11 @@ extension SpindleTests {
             // Dispatch's own pool may grow or shrink by itself; our workers must all be gone.
             let threadsAfter = procEntries("/proc/self/task")
             #expect(threadsAfter <= threadsBefore + 1, "threads before \(threadsBefore), after \(threadsAfter)")
-            #expect(spindleThreadCount() == 0)
+            #expect(threadNames().filter { $0.hasPrefix("spindle") }.isEmpty, "\(threadNames())")
         }
     }
 }
 
-/// Threads named spindle-* still alive in this process.
-func spindleThreadCount() -> Int {
-    guard let dir = opendir("/proc/self/task") else { return -1 }
-    defer { closedir(dir) }
-    var count = 0
-    while let entry = readdir(dir) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        guard name != ".", name != "..", let file = fopen("/proc/self/task/\(name)/comm", "r") else { continue }
-        var buffer = [CChar](repeating: 0, count: 64)
-        _ = fgets(&buffer, 64, file)
-        fclose(file)
-        let comm = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        if comm.hasPrefix("spindle") { count += 1 }
-    }
-    return count
-}
 
 /// A capacity-1 channel built from continuations: the simplest cross-task hand-off.
 actor Mailbox {

@@ -77,3 +77,24 @@ func eventually(_ what: String, seconds: Double = 5, _ condition: () -> Bool) as
         try await Task.sleep(for: .milliseconds(1))
     }
 }
+
+/// The names of this process's threads (from /proc/self/task/*/comm).
+func threadNames() -> [String] {
+    guard let dir = opendir("/proc/self/task") else { return [] }
+    defer { closedir(dir) }
+    var names: [String] = []
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        guard name != ".", name != "..", let file = fopen("/proc/self/task/\(name)/comm", "r") else { continue }
+        var buffer = [CChar](repeating: 0, count: 64)
+        _ = fgets(&buffer, 64, file)
+        fclose(file)
+        names.append(String(decoding: buffer.prefix { $0 != 0 && $0 != 10 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+    }
+    return names
+}
+
+/// Threads of this process whose name starts with `prefix`.
+func threadCount(prefix: String) -> Int {
+    threadNames().filter { $0.hasPrefix(prefix) }.count
+}

@@ -291,14 +291,7 @@ extension EventLoop {
         priority: TaskPriority? = nil,
         _ operation: sending @escaping () async -> Success
     ) throws(SpindleError) -> Task<Success, Never> {
-        let id = try registry.reserve()
-        let registry = self.registry
-        let task = Task(name: name, executorPreference: self, priority: priority) {
-            defer { registry.finish(id) }
-            return await operation()
-        }
-        registry.attach(id, task, task: unsafeBitCast(task, to: UInt.self), name: name)
-        return task
+        try registry.spawn(on: self, name: name, priority: priority, operation)
     }
 
     /// Starts a throwing task on this loop. Shutdown cancels it if it is still running.
@@ -310,14 +303,7 @@ extension EventLoop {
         priority: TaskPriority? = nil,
         _ operation: sending @escaping () async throws -> Success
     ) throws(SpindleError) -> Task<Success, any Error> {
-        let id = try registry.reserve()
-        let registry = self.registry
-        let task = Task(name: name, executorPreference: self, priority: priority) {
-            defer { registry.finish(id) }
-            return try await operation()
-        }
-        registry.attach(id, task, task: unsafeBitCast(task, to: UInt.self), name: name)
-        return task
+        try registry.spawn(on: self, name: name, priority: priority, operation)
     }
 
     /// Starts a loop on a new thread, runs `operation` on it, then shuts the loop down
@@ -329,15 +315,10 @@ extension EventLoop {
         _ operation: sending @escaping () async throws -> Success
     ) async throws -> Success {
         if Runtime.isOnSpindleThread { throw SpindleError.nestedRun }
-        let loop = try EventLoop()
-        let task = Task(executorPreference: loop) { try await operation() }
-        let result = await withTaskCancellationHandler {
-            await task.result
-        } onCancel: {
-            task.cancel()
-        }
-        await loop.shutdown(gracePeriod: gracePeriod)
-        return try result.get()
+        return try await runThenShutDown(
+            on: try EventLoop(),
+            shutdown: { await $0.shutdown(gracePeriod: gracePeriod) },
+            operation)
     }
 
     /// Runs a loop on the calling thread until `operation` and the shutdown that follows it
@@ -378,13 +359,7 @@ extension EventLoop {
             return ShutdownReport(abandonedTasks: 0, stuckWorkers: 0)
         }
         let deadline = monotonicNanos() &+ gracePeriod.clampedNanoseconds
-        while registry.liveCount > 0 && monotonicNanos() < deadline {
-            do {
-                try await Task.sleep(for: .milliseconds(1))
-            } catch {
-                usleep(1_000)
-            }
-        }
+        await registry.drain(until: deadline)
         let pool = await blockingPool.shutdown(gracePeriod: .nanoseconds(remaining(until: deadline)))
         let abandoned = registry.liveCount
         requestStop()

@@ -63,14 +63,7 @@ extension Runtime {
         priority: TaskPriority? = nil,
         _ operation: sending @escaping () async -> Success
     ) throws(SpindleError) -> Task<Success, Never> {
-        let id = try registry.reserve()
-        let registry = self.registry
-        let task = Task(name: name, executorPreference: self, priority: priority) {
-            defer { registry.finish(id) }
-            return await operation()
-        }
-        registry.attach(id, task, task: unsafeBitCast(task, to: UInt.self), name: name)
-        return task
+        try registry.spawn(on: self, name: name, priority: priority, operation)
     }
 
     /// Starts a throwing task on this runtime. Shutdown cancels it if it is still running.
@@ -82,14 +75,7 @@ extension Runtime {
         priority: TaskPriority? = nil,
         _ operation: sending @escaping () async throws -> Success
     ) throws(SpindleError) -> Task<Success, any Error> {
-        let id = try registry.reserve()
-        let registry = self.registry
-        let task = Task(name: name, executorPreference: self, priority: priority) {
-            defer { registry.finish(id) }
-            return try await operation()
-        }
-        registry.attach(id, task, task: unsafeBitCast(task, to: UInt.self), name: name)
-        return task
+        try registry.spawn(on: self, name: name, priority: priority, operation)
     }
 
     // MARK: run (asyncio.run)
@@ -107,15 +93,10 @@ extension Runtime {
         _ operation: sending @escaping () async throws -> Success
     ) async throws -> Success {
         if isOnSpindleThread { throw SpindleError.nestedRun }
-        let runtime = try Runtime(workers: workers)
-        let task = Task(executorPreference: runtime) { try await operation() }
-        let result = await withTaskCancellationHandler {
-            await task.result
-        } onCancel: {
-            task.cancel()
-        }
-        await runtime.shutdown(gracePeriod: gracePeriod)
-        return try result.get()
+        return try await runThenShutDown(
+            on: try Runtime(workers: workers),
+            shutdown: { await $0.shutdown(gracePeriod: gracePeriod) },
+            operation)
     }
 
     /// The blocking form of ``run(workers:gracePeriod:_:)`` for synchronous
@@ -150,13 +131,7 @@ extension Runtime {
     public func shutdown(gracePeriod: Duration = .seconds(10)) async -> ShutdownReport {
         guard beginShutdown() else { return waitForOtherShutdown() }
         let deadline = monotonicNanos() &+ gracePeriod.clampedNanoseconds
-        while registry.liveCount > 0 && monotonicNanos() < deadline {
-            do {
-                try await Task.sleep(for: .milliseconds(1))
-            } catch {
-                usleep(1_000)  // the caller was cancelled; keep honouring the grace period
-            }
-        }
+        await registry.drain(until: deadline)
         let pool = await blockingPool.shutdown(gracePeriod: .nanoseconds(remaining(until: deadline)))
         return stopWorkers(abandoned: registry.liveCount, pool: pool)
     }
@@ -166,9 +141,7 @@ extension Runtime {
     public func shutdownBlocking(gracePeriod: Duration = .seconds(10)) -> ShutdownReport {
         guard beginShutdown() else { return waitForOtherShutdown() }
         let deadline = monotonicNanos() &+ gracePeriod.clampedNanoseconds
-        while registry.liveCount > 0 && monotonicNanos() < deadline {
-            usleep(1_000)
-        }
+        registry.drainBlocking(until: deadline)
         let pool = blockingPool.shutdownBlocking(gracePeriod: .nanoseconds(remaining(until: deadline)))
         return stopWorkers(abandoned: registry.liveCount, pool: pool)
     }

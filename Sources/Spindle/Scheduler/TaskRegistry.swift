@@ -6,6 +6,7 @@
 // last step. Each slot has a generation, so a late `attach` can never land in a reused slot.
 // Closing hands back every live handle for cancellation; later reservations fail.
 
+import Glibc
 import Synchronization
 
 protocol CancellableTask: Sendable {
@@ -96,4 +97,71 @@ final class TaskRegistry: Sendable {
             return slab.slots.compactMap { $0.isLive ? $0.handle : nil }
         }
     }
+}
+
+// The lifecycle steps Runtime and EventLoop share: spawning a tracked task, waiting for spawned
+// tasks during a grace period, and asyncio.run's "run this, then shut down".
+extension TaskRegistry {
+    /// Starts a task with `executor` as its preference and tracks it until it returns.
+    func spawn<Success: Sendable>(
+        on executor: some TaskExecutor, name: String?, priority: TaskPriority?,
+        _ operation: sending @escaping () async -> Success
+    ) throws(SpindleError) -> Task<Success, Never> {
+        let id = try reserve()
+        let task = Task(name: name, executorPreference: executor, priority: priority) { [self] in
+            defer { finish(id) }
+            return await operation()
+        }
+        attach(id, task, task: unsafeBitCast(task, to: UInt.self), name: name)
+        return task
+    }
+
+    /// Starts a throwing task with `executor` as its preference and tracks it until it returns.
+    func spawn<Success: Sendable>(
+        on executor: some TaskExecutor, name: String?, priority: TaskPriority?,
+        _ operation: sending @escaping () async throws -> Success
+    ) throws(SpindleError) -> Task<Success, any Error> {
+        let id = try reserve()
+        let task = Task(name: name, executorPreference: executor, priority: priority) { [self] in
+            defer { finish(id) }
+            return try await operation()
+        }
+        attach(id, task, task: unsafeBitCast(task, to: UInt.self), name: name)
+        return task
+    }
+
+    /// Suspends until every tracked task has returned or `deadline` (CLOCK_MONOTONIC ns) passes.
+    /// Keeps honouring the deadline if the caller is cancelled (it sleeps the thread instead).
+    func drain(until deadline: UInt64) async {
+        while liveCount > 0 && monotonicNanos() < deadline {
+            do {
+                try await Task.sleep(for: .milliseconds(1))
+            } catch {
+                usleep(1_000)
+            }
+        }
+    }
+
+    /// ``drain(until:)`` for synchronous callers.
+    func drainBlocking(until deadline: UInt64) {
+        while liveCount > 0 && monotonicNanos() < deadline { usleep(1_000) }
+    }
+}
+
+/// asyncio.run's shape, shared by `Runtime.run` and `EventLoop.run`: runs `operation` on
+/// `executor` (cancelling it if the caller is cancelled), then `shutdown`, then returns the
+/// operation's outcome.
+func runThenShutDown<Executor: TaskExecutor, Success: Sendable>(
+    on executor: Executor,
+    shutdown: (Executor) async -> Void,
+    _ operation: sending @escaping () async throws -> Success
+) async throws -> Success {
+    let task = Task(executorPreference: executor) { try await operation() }
+    let result = await withTaskCancellationHandler {
+        await task.result
+    } onCancel: {
+        task.cancel()
+    }
+    await shutdown(executor)
+    return try result.get()
 }
