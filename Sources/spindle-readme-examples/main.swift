@@ -28,3 +28,45 @@ let answer = try await EventLoop.run {
     return 42
 }
 print("answer:", answer)
+
+// README: "Blocking work: toThread and runInExecutor"
+// (stand-ins for the README's `readWholeFile` and `sha256`, so the snippet compiles as written)
+import Glibc
+func readWholeFile(_ path: String) throws -> [UInt8] {
+    guard let file = fopen(path, "r") else { throw SpindleError.systemCallFailed(call: "fopen", errno: errno) }
+    defer { fclose(file) }
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = fread(&buffer, 1, buffer.count, file)
+        if n == 0 { break }
+        bytes += buffer[0..<n]
+    }
+    return bytes
+}
+func sha256(_ bytes: [UInt8]) -> UInt64 {  // not SHA-256: a stand-in digest (FNV-1a)
+    bytes.reduce(0xcbf2_9ce4_8422_2325) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
+}
+let path = "/proc/self/status"
+let offloaded = try await Runtime.run(workers: 2) { () async throws -> UInt64 in
+    let data = try await toThread { try readWholeFile(path) }       // the runtime's pool
+    let cpuPool = try BlockingPool(name: "cpu", maxThreads: 2)      // or a pool you size
+    let bytes = data
+    let digest = try await runInExecutor(cpuPool) { sha256(bytes) }
+    await cpuPool.shutdown()
+    return digest
+}
+print("digest computed:", offloaded != 0)
+
+// README: "Channels"
+let echoed = try await Runtime.run(workers: 2) { () async throws -> [Int] in
+    let channel = Channel<Int>(capacity: 1)
+    Task(executorPreference: Runtime.current!) {
+        for i in 0..<3 { try await channel.send(i) }
+        channel.close()
+    }
+    var received: [Int] = []
+    for try await value in channel { received.append(value) }
+    return received
+}
+print("channel:", echoed)

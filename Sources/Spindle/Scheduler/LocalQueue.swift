@@ -24,11 +24,9 @@
 // Slots themselves are plain memory: every access is ordered by one of the edges above.
 //
 // Rejected: a Chase–Lev deque (LIFO for the owner, growable): LIFO order breaks the task-group
-// ordering above, and growth needs epoch reclamation. Also rejected, after measuring: Tokio's
-// overflow, which moves the oldest half of a full queue to the injector. The newest jobs then
-// stay local and run before older ones waiting in the injector, and a 1,000,000-child task group
-// on one worker spent half its time in Swift's child-list search. A full queue instead makes
-// its worker spill new jobs to the injector's tail (Worker.swift), which keeps global FIFO order.
+// ordering above, and growth needs epoch reclamation. A full queue either moves its oldest half
+// to the injector (Tokio's overflow) or makes its worker spill new jobs to the injector's tail;
+// Worker.swift says which, and why both are needed.
 
 import Synchronization
 
@@ -86,6 +84,29 @@ final class LocalQueue: @unchecked Sendable {
         buffer[Int(t & Self.mask)] = job
         // Release: publishes the slot write to thieves that acquire-load `tail`.
         tail.store(t &+ 1, ordering: .releasing)
+        return true
+    }
+
+    /// Owner only, on a full queue: moves the oldest half plus `job` to `overflow` in one batch
+    /// (Tokio's overflow). Returns false if a thief is active or raced us; the caller then
+    /// retries `tryPush` (a thief frees room) or spills.
+    func pushOverflow(_ job: UnownedJob, to overflow: Injector) -> Bool {
+        let (steal, real) = Self.unpack(head.load(ordering: .acquiring))
+        let t = tail.load(ordering: .relaxed)
+        let half = Self.capacity / 2
+        guard steal == real, t &- real == Self.capacity else { return false }
+        let expected = Self.pack(steal: real, real: real)
+        let claimed = Self.pack(steal: real &+ half, real: real &+ half)
+        // Acquire-release: wins the oldest half against thieves (the owner does not pop
+        // concurrently: we are the owner). After success no thief can claim
+        // [real, real + half), so reading those slots below is race-free.
+        guard head.compareExchange(
+            expected: expected, desired: claimed, ordering: .acquiringAndReleasing
+        ).exchanged else { return false }
+        let buffer = self.buffer
+        overflow.push(count: Int(half) + 1) { i in
+            i < Int(half) ? buffer[Int((real &+ UInt32(i)) & Self.mask)]! : job
+        }
         return true
     }
 
