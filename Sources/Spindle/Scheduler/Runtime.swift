@@ -61,6 +61,15 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
     let foreignWakeups = Atomic<UInt64>(0)
     let orphanedJobs = Atomic<UInt64>(0)
 
+    /// Set when a thread that is not one of our workers enqueues a job; workers check it every
+    /// tick (one relaxed load) and then take from the injector at once instead of waiting for
+    /// the 61-tick check, so such a job waits at most for the job in progress. These are the
+    /// latency-sensitive jobs: continuations resumed by other threads (blocking-pool results,
+    /// and the resumption after every `Task.sleep`, which Swift 6.3 routes through a helper
+    /// task on the default executor). Relaxed: the injector's own lock orders the job itself;
+    /// a missed flag only delays a job to the 61-tick check, never loses it.
+    let remotePending = Atomic<Bool>(false)
+
     private let remoteTimers = Lock(TimerHeap())
     /// Earliest deadline in `remoteTimers`, `.max` when empty. Written inside its lock; read
     /// without it by workers deciding whether to look (a stale value only delays the look until
@@ -212,6 +221,7 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
             return
         }
         injector.push(job)
+        remotePending.store(true, ordering: .relaxed)
         if state.load(ordering: .sequentiallyConsistent) == Self.stopped {
             drainInjectorAfterStop()
             return

@@ -3,7 +3,9 @@
 //
 // A tick is one job. The order in which a tick looks for work (design.md, "A worker's loop"):
 // 1. every 61 ticks, the injector first (global work is never starved) and the ring without
-//    waiting (completions are never starved by a busy queue);
+//    waiting (completions are never starved by a busy queue); and on any tick, the injector
+//    first when another thread has enqueued a job since (so it waits at most for the job in
+//    progress, however long the jobs are);
 // 2. the LIFO slot: the job this worker most recently made runnable runs next, for message-
 //    passing locality, but at most 3 times in a row; then the slot's job goes to the back of the
 //    local queue, so two tasks that wake each other cannot starve the rest;
@@ -240,6 +242,9 @@ final class Worker: @unchecked Sendable {
     private func nextJob() -> UnownedJob? {
         owner.pointee.tick &+= 1
         if timerDeadline.load(ordering: .relaxed) != .max { fireDueTimers(now: monotonicNanos()) }
+        if runtime.remotePending.load(ordering: .relaxed), let job = takeRemoteJob() {
+            return job
+        }
         if owner.pointee.tick % Self.maintenanceInterval == 0 {
             ring.reapNonBlocking()
             runtime.fireRemoteTimers(on: self)
@@ -259,6 +264,19 @@ final class Worker: @unchecked Sendable {
         owner.pointee.lifoStreak = 0
         if let job = queue.pop() { return job }
         return pullFromInjector()
+    }
+
+    /// A job from the injector because another thread enqueued one (see `Runtime.remotePending`).
+    /// Clears the flag once the injector is empty, then looks again, so a push racing with the
+    /// clear raises it anew rather than waiting for the 61-tick check.
+    private func takeRemoteJob() -> UnownedJob? {
+        if let job = runtime.injector.pop() {
+            counters.injectorPulls.bump()
+            return job
+        }
+        runtime.remotePending.store(false, ordering: .relaxed)
+        if !runtime.injector.isEmpty { runtime.remotePending.store(true, ordering: .relaxed) }
+        return nil
     }
 
     /// A batch from the injector: enough to share the backlog fairly between workers.
