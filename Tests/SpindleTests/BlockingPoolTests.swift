@@ -562,7 +562,7 @@ func currentThreadName() -> String {
 
 
 
-/// A thread that counts the process's threads named `prefix*` every millisecond and keeps
+/// A thread that counts the process's pool threads named `prefix*` every millisecond and keeps
 /// the largest count seen.
 final class ThreadSampler: Sendable {
     private let stopped = Atomic<Bool>(false)
@@ -572,7 +572,7 @@ final class ThreadSampler: Sendable {
     init(prefix: String) {
         onForeignThread { [self] in
             while !stopped.load(ordering: .acquiring) {
-                let seen = threadCount(prefix: prefix)
+                let seen = threadCount(prefix: prefix, poolThreadsOnly: true)
                 if seen > most.load(ordering: .relaxed) { most.store(seen, ordering: .relaxed) }
                 usleep(1_000)
             }

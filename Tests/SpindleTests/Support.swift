@@ -94,7 +94,8 @@ func threadNames() -> [String] {
     return names
 }
 
-/// Threads of this process whose name starts with `prefix`.
-func threadCount(prefix: String) -> Int {
-    threadNames().filter { $0.hasPrefix(prefix) }.count
+/// Threads of this process whose name starts with `prefix` (and, if `poolThreadsOnly`, that
+/// are not a pool's growth monitor, `<name>-mon`).
+func threadCount(prefix: String, poolThreadsOnly: Bool = false) -> Int {
+    threadNames().filter { $0.hasPrefix(prefix) && !(poolThreadsOnly && $0.hasSuffix("-mon")) }.count
 }

@@ -50,6 +50,7 @@ class BlockingJob: @unchecked Sendable {
     /// (it sees the cancellation when it tries to queue the job); nil means it already runs,
     /// or was cancelled before.
     func cancel() -> Int? {
+        // Acquire: only a first guess; the compare-and-swap below decides and orders.
         var current = state.load(ordering: .acquiring)
         while current == Self.created || current == Self.queued {
             // Acquire on success: pairs with the submitter's release, as in `claim`.

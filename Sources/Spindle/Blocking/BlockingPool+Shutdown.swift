@@ -54,7 +54,9 @@ extension BlockingPool {
     }
 
     /// Whether shutdown has begun (new jobs are refused).
-    public var isShutDown: Bool { control.load(ordering: .sequentiallyConsistent).isClosed }
+    public var isShutDown: Bool {
+        control.load(ordering: .sequentiallyConsistent).isClosed  // as every access to `control`
+    }
 
     private var hasLiveThreads: Bool {
         // Acquire: a thread's exit is published by the thread lock, which finishShutdown takes;

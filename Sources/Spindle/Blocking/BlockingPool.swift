@@ -134,6 +134,7 @@ public final class BlockingPool: Sendable {
 
     /// A snapshot of the pool's counters.
     public func metrics() -> BlockingPoolMetrics {
+        // Relaxed throughout: a snapshot orders nothing (see BlockingPoolMetrics.swift).
         let control = control.load(ordering: .relaxed)
         return BlockingPoolMetrics(
             threadsAlive: control.live,
@@ -245,7 +246,7 @@ public final class BlockingPool: Sendable {
     /// Starts a thread, already counted in `control.live` by the caller (a submitter for its
     /// `job`, or the growth monitor).
     func startThread(for job: BlockingJob?) {
-        let number = threadSerial.add(1, ordering: .relaxed).newValue
+        let number = threadSerial.add(1, ordering: .relaxed).newValue  // relaxed: only names threads
         let failure: SpindleError? = threads.withLock { threads in
             // The lock is held across the creation so the thread cannot record its exit first.
             do throws(SpindleError) {
@@ -260,6 +261,8 @@ public final class BlockingPool: Sendable {
         guard let failure else { return }
         if let job { withdraw(job, error: failure) }
         // If no thread is left, nothing will ever take the jobs still queued: fail them too.
+        // (Sequentially consistent like every access to `control`; a thread started meanwhile
+        // only means some of these jobs fail that could have run, never that one is lost.)
         if control.load(ordering: .sequentiallyConsistent).live == 0 {
             while let queued = queue.pop() { withdraw(queued, error: failure) }
         }
@@ -294,7 +297,9 @@ public final class BlockingPool: Sendable {
     /// The oldest job that has not been cancelled, now owned by the caller; nil when none.
     private func takeJob() -> BlockingJob? {
         while let job = queue.pop() {
-            // Once closed, nothing starts: a job still queued is cancelled instead.
+            // Once closed, nothing starts: a job still queued is cancelled instead. Sequentially
+            // consistent: a close that precedes this load in the single order is seen, so no
+            // job starts after a shutdown's drain has begun.
             if control.load(ordering: .sequentiallyConsistent).isClosed {
                 withdraw(job, error: CancellationError())
                 continue

@@ -99,11 +99,13 @@ extension BlockingPool {
         var quiet = 0
         while true {
             usleep(1_000)
+            // Sequentially consistent, as every access to `control` (BlockingPool.updateControl).
             if control.load(ordering: .sequentiallyConsistent).isClosed {
                 leaveMonitor()
                 return
             }
 
+            // Relaxed: a hint; a job counted late is seen on the next look.
             let waiting = counters.queued.load(ordering: .relaxed)
             if waiting <= 0 {
                 quiet += 1
@@ -152,7 +154,8 @@ extension BlockingPool {
     /// Exits the monitor because the pool closed: the shutdown joins it.
     private func leaveMonitor() {
         threads.withLock { $0.exitingHelper(pthread_self(), joinable: true) }
-        // Release: the shutdown that sees the flag clear finds the handle filed above.
+        // After the filing (and a release, being sequentially consistent): the shutdown that
+        // sees the flag clear and then takes the thread lock finds the handle filed above.
         monitorRunning.store(false, ordering: .sequentiallyConsistent)
     }
 }
