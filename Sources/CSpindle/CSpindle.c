@@ -7,6 +7,7 @@
 
 __thread void *spindle_tls_worker __attribute__((tls_model("initial-exec")));
 __thread void *spindle_tls_loop __attribute__((tls_model("initial-exec")));
+__thread void *spindle_tls_ring __attribute__((tls_model("initial-exec")));
 
 int32_t spindle_gettid(void) { return (int32_t)syscall(SYS_gettid); }
 

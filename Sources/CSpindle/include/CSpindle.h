@@ -11,11 +11,15 @@
 /// independent code called `__tls_get_addr`, 4.5% of a yield-heavy profile).
 extern __thread void *spindle_tls_worker __attribute__((tls_model("initial-exec")));
 extern __thread void *spindle_tls_loop __attribute__((tls_model("initial-exec")));
+/// The ring of the thread that runs jobs (a worker or an event loop), for I/O operations.
+extern __thread void *spindle_tls_ring __attribute__((tls_model("initial-exec")));
 
 static inline void *spindle_current_worker(void) { return spindle_tls_worker; }
 static inline void spindle_set_current_worker(void *worker) { spindle_tls_worker = worker; }
 static inline void *spindle_current_loop(void) { return spindle_tls_loop; }
 static inline void spindle_set_current_loop(void *loop) { spindle_tls_loop = loop; }
+static inline void *spindle_current_ring(void) { return spindle_tls_ring; }
+static inline void spindle_set_current_ring(void *ring) { spindle_tls_ring = ring; }
 
 /// The kernel thread id of the calling thread (gettid is _GNU_SOURCE-only in glibc headers).
 int32_t spindle_gettid(void);
@@ -35,15 +39,41 @@ static inline void spindle_cpu_relax(void) {
     __builtin_ia32_pause();
 #elif defined(__aarch64__)
     __asm__ __volatile__("yield");
+/// Whether completions are ready, or the kernel flags deferred task work or a CQ overflow that
+/// entering the ring would turn into completions.
+static inline int spindle_ring_has_completions(struct io_uring *ring) {
+    if (io_uring_cq_ready(ring) > 0) return 1;
+    return (IO_URING_READ_ONCE(*ring->sq.kflags) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)) != 0;
+}
+
 #endif
 }
 
 /// IOSQE_* flags are macros Swift cannot import.
 static inline uint32_t spindle_iosqe_cqe_skip_success(void) { return IOSQE_CQE_SKIP_SUCCESS; }
 
+/// IORING_ASYNC_CANCEL_* flags (newer ones are missing from liburing 2.3's headers).
+static inline uint32_t spindle_cancel_flag_fd(void) { return 1U << 1; }
+static inline uint32_t spindle_cancel_flag_any(void) { return 1U << 2; }
+
+/// Multishot accept (liburing 2.3 has the helper, but its flag is a macro on some versions).
+static inline void spindle_prep_multishot_accept(struct io_uring_sqe *sqe, int fd, int flags) {
+    io_uring_prep_multishot_accept(sqe, fd, NULL, NULL, flags);
+}
+
+/// Whether a CQE says more completions follow for the same request (multishot).
+static inline int spindle_cqe_has_more(uint32_t flags) { return (flags & IORING_CQE_F_MORE) != 0; }
+
 /// Whether the CQ ring reported an overflow (completions waiting in the kernel's backlog).
 static inline int spindle_cq_overflowed(struct io_uring *ring) {
     return (IO_URING_READ_ONCE(*ring->sq.kflags) & IORING_SQ_CQ_OVERFLOW) != 0;
+}
+
+/// Whether completions are ready, or the kernel flags deferred task work or a CQ overflow that
+/// entering the ring would turn into completions.
+static inline int spindle_ring_has_completions(struct io_uring *ring) {
+    if (io_uring_cq_ready(ring) > 0) return 1;
+    return (IO_URING_READ_ONCE(*ring->sq.kflags) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)) != 0;
 }
 
 #endif

@@ -157,8 +157,13 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
     /// returns true (checked once per turn).
     func runLoop(until condition: () -> Bool = { false }) {
         let previous = spindle_current_loop()
+        let previousRing = Ring.current
         spindle_set_current_loop(Unmanaged.passUnretained(self).toOpaque())
-        defer { spindle_set_current_loop(previous) }
+        Ring.setCurrent(ring)
+        defer {
+            Ring.setCurrent(previousRing)
+            spindle_set_current_loop(previous)
+        }
         // Jobs run with the task-executor context only. Running them `isolatedTo:` the serial
         // executor as well made Swift hop (re-enqueue) on every switch into nonisolated code:
         // 4 jobs per channel round trip instead of 2. Actors pinned to the loop still run
@@ -174,6 +179,9 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
                 job.runSynchronously(on: taskExecutor)
                 counters.jobsRun.bump()
             }
+            // Submit what the turn prepared and take what completed (resumed tasks join the
+            // run queue), once per turn.
+            ring.flush()
             if stopRequested.load(ordering: .sequentiallyConsistent) && runQueue.isEmpty { break }
             if runQueue.isEmpty {
                 // The jobs just run may have satisfied the condition: check before sleeping.

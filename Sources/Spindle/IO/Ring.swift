@@ -6,26 +6,44 @@
 //
 // Set-up asks for SINGLE_ISSUER | DEFER_TASKRUN (completions are processed only when this thread
 // enters the kernel, which is exactly when it parks or reaps) and falls back flag by flag on
-// EINVAL for older kernels. The completion queue is twice the submission queue. EPERM/ENOSYS
-// (io_uring disabled by sysctl or a seccomp profile) and ENOMEM (locked-memory limit on old
-// kernels) become `SpindleError.ioUringUnavailable` with a diagnosis.
+// EINVAL for older kernels. The completion queue is four times the submission queue, and a CQ
+// overflow loses nothing: the kernel keeps overflowed completions in a backlog (FEAT_NODROP)
+// and liburing's peek flushes it when the ring flags it. EPERM/ENOSYS (io_uring disabled by
+// sysctl or a seccomp profile) and ENOMEM (locked-memory limit on old kernels) become
+// `SpindleError.ioUringUnavailable` with a diagnosis.
 //
-// A ring must be created and used on the thread that owns it (SINGLE_ISSUER); only `wake()` may
-// be called from other threads. The owner closes the ring when its thread stops; a `wake()`
-// racing with that is serialised by `wakeLock`, so it can never write to a descriptor number
-// the process has since reused for something else.
+// Operations. Every request's user_data is a slot of the ring's `OperationTable` (index plus
+// generation), never a pointer: a completion for a slot that has since been reused (a stale
+// cancel) finds a different generation and is ignored. A one-shot slot holds the suspended
+// task's continuation, resumed on this thread when the completion is reaped; a multishot slot
+// holds a sink that takes every completion until one arrives without IORING_CQE_F_MORE.
+// SQEs are only prepared here and submitted in batches: by `flush()` (the owner calls it once
+// per loop turn and before it searches for work), or by the park. A full SQ is submitted and
+// the preparation retried, so it never becomes the user's error.
+//
+// A ring must be created and used on the thread that owns it (SINGLE_ISSUER). Other threads may
+// only `wake()` it and `requestCancel(_:)` one of its operations (a Swift task is cancelled from
+// whichever thread cancels it); the request waits in a locked inbox that the owner drains on
+// its next flush, and the wake makes that prompt. The owner closes the ring when its thread
+// stops, after cancelling what is in flight and waiting for those completions (the kernel owns
+// each operation's buffer until then); a `wake()` racing with that is serialised by `wakeLock`,
+// so it can never write to a descriptor number the process has since reused.
 
 import CSpindle
 import CURing
 import Glibc
+import Synchronization
 
 final class Ring: @unchecked Sendable {
-    // @unchecked Sendable: every member except `wakeFD` is touched only by the owning thread;
-    // `wake()` writes the eventfd, which the kernel makes safe from any thread.
+    // @unchecked Sendable: every member except `wakeFD`/`wakeLock` and the cancel inbox is
+    // touched only by the owning thread; `wake()` writes the eventfd under `wakeLock`, and the
+    // inbox is a Lock plus an atomic hint.
 
-    static let entries: UInt32 = 256
+    static let entries: UInt32 = 1024
     /// user_data of the eventfd READ that ends a park when another thread wakes us.
-    private static let wakeTag: UInt64 = .max
+    static let wakeTag: UInt64 = .max
+    /// user_data of requests whose completion nobody waits for (cancels).
+    static let ignoredTag: UInt64 = .max - 1
 
     private let ring: UnsafeMutablePointer<io_uring>
     private let wakeFD: Int32
@@ -38,6 +56,20 @@ final class Ring: @unchecked Sendable {
     private let timeout: UnsafeMutablePointer<__kernel_timespec>
     /// The set-up flags the kernel accepted (for diagnostics and tests).
     let setupFlags: UInt32
+    /// Owner only: the operations in flight.
+    var table = OperationTable()
+    /// Owner only: SQEs prepared since the last submission.
+    private var unsubmitted = 0
+    /// Cancel requests from other threads (user_data values), drained by the owner.
+    private let cancelInbox = Lock<[(userData: UInt64, release: Bool)]>([])
+    /// Whether `cancelInbox` may hold requests. Release on set (after the append, inside the
+    /// lock) and acquire on the owner's check: a seen flag implies the owner's lock acquisition
+    /// sees the request; a missed flag is seen on the next flush (the requester also wakes us).
+    private let hasCancelRequests = Atomic<Bool>(false)
+    /// Counters, written by the owner only (single-writer relaxed, see Metrics.swift).
+    let submitted = Atomic<UInt64>(0)
+    let reaped = Atomic<UInt64>(0)
+    private var isOpen = true
 
     /// Creates a ring on the calling thread, which becomes its only issuer.
     init() throws(SpindleError) {
@@ -53,7 +85,7 @@ final class Ring: @unchecked Sendable {
         for flags in attempts {
             var params = io_uring_params()
             params.flags = flags | IORING_SETUP_CQSIZE
-            params.cq_entries = Self.entries * 2
+            params.cq_entries = Self.entries * 4
             let result = io_uring_queue_init_params(Self.entries, ring, &params)
             if result == 0 {
                 accepted = flags
@@ -82,10 +114,26 @@ final class Ring: @unchecked Sendable {
         timeout.initialize(to: __kernel_timespec())
     }
 
-    /// Owner only, once, when the owning thread stops: closes the ring and the eventfd.
-    /// Tearing the ring down cancels and waits out its in-flight requests, so the wake buffer
-    /// is no longer the kernel's once io_uring_queue_exit returns.
-    func close() {
+    /// The ring of the thread that is running the caller (a worker or an event loop), or nil.
+    static var current: Ring? {
+        guard let raw = spindle_current_ring() else { return nil }
+        return Unmanaged<Ring>.fromOpaque(raw).takeUnretainedValue()
+    }
+
+    /// Owner only: makes this ring the calling thread's (`nil` clears it).
+    static func setCurrent(_ ring: Ring?) {
+        spindle_set_current_ring(ring.map { Unmanaged.passUnretained($0).toOpaque() })
+    }
+
+    /// Owner only, once, when the owning thread stops: cancels what is in flight, waits (up to
+    /// `drainTimeout`) for those completions so no buffer is still the kernel's, then closes the
+    /// ring and the eventfd. An operation that will not complete in time (a file read stuck in
+    /// the kernel) keeps its task suspended for good: resuming it would free memory the kernel
+    /// may still write.
+    func close(drainTimeout: UInt64 = 2_000_000_000) {
+        guard isOpen else { return }
+        isOpen = false
+        drainInFlight(timeout: drainTimeout)
         let wasOpen = wakeLock.withLock { isClosed -> Bool in
             if isClosed { return false }
             isClosed = true
@@ -97,7 +145,7 @@ final class Ring: @unchecked Sendable {
     }
 
     deinit {
-        close()
+        if isOpen { close() }
         ring.deallocate()
         wakeBuffer.deallocate()
         timeout.deallocate()
@@ -116,6 +164,8 @@ final class Ring: @unchecked Sendable {
         }
     }
 
+    // MARK: Waking and cancelling from other threads
+
     /// Any thread: ends the owner's current or next park. The eventfd counter is sticky, so a
     /// wake sent just before the owner parks is not lost: the READ completes at once.
     func wake() {
@@ -126,41 +176,168 @@ final class Ring: @unchecked Sendable {
         }
     }
 
+    /// Any thread: asks the owner to cancel the operation `userData` (a no-op if it has
+    /// completed or its slot was reused meanwhile: the generation will not match).
+    /// Always through the inbox, even on the owner's thread: a task cancelled before it
+    /// submits runs its cancellation handler there before the SQE exists, and the inbox is
+    /// drained only between jobs, after the submitting job has attached the request.
+    func requestCancel(_ userData: UInt64) {
+        post(userData, release: false)
+    }
+
+    /// Any thread: frees a slot that was reserved on this ring but never submitted.
+    func requestRelease(_ userData: UInt64) {
+        post(userData, release: true)
+    }
+
+    private func post(_ userData: UInt64, release: Bool) {
+        cancelInbox.withLock { requests in
+            requests.append((userData, release))
+            hasCancelRequests.store(true, ordering: .releasing)
+        }
+        if spindle_current_ring() != Unmanaged.passUnretained(self).toOpaque() { wake() }
+    }
+
+    /// Owner only: submits an ASYNC_CANCEL for `userData` if it is still in flight.
+    private func cancelNow(_ userData: UInt64) {
+        guard table.isInFlight(userData) else { return }
+        let sqe = nextSQE()
+        io_uring_prep_cancel64(sqe, userData, 0)
+        io_uring_sqe_set_data64(sqe, Self.ignoredTag)
+    }
+
+    private func drainCancelRequests() {
+        // Acquire: pairs with the release in `requestCancel`.
+        guard hasCancelRequests.load(ordering: .acquiring) else { return }
+        let requests = cancelInbox.withLock { requests -> [(userData: UInt64, release: Bool)] in
+            hasCancelRequests.store(false, ordering: .relaxed)  // inside the lock: no request is missed
+            defer { requests.removeAll(keepingCapacity: true) }
+            return requests
+        }
+        for request in requests {
+            if request.release {
+                table.release(request.userData)
+            } else {
+                cancelNow(request.userData)
+            }
+        }
+    }
+
+    // MARK: Submitting (owner only)
+
+    /// A submission queue entry to fill. A full SQ is submitted first, so this never fails
+    /// while the ring is open.
+    func nextSQE() -> UnsafeMutablePointer<io_uring_sqe> {
+        while true {
+            if let sqe = io_uring_get_sqe(ring) {
+                unsubmitted += 1
+                return sqe
+            }
+            // The SQ is full: hand it to the kernel. EBUSY means the CQ backlog is full; reap
+            // (which flushes the backlog) and try again.
+            if submitNow() < 0 { reapAvailable() }
+        }
+    }
+
+    @discardableResult
+    private func submitNow() -> Int32 {
+        let result = io_uring_submit(ring)
+        if result > 0 {
+            submitted.bump(by: UInt64(result))
+            unsubmitted = max(0, unsubmitted - Int(result))
+        }
+        return result
+    }
+
+    /// Owner only: takes the cancel inbox, submits what was prepared, and reaps what completed,
+    /// without waiting. Cheap when nothing is pending: no system call unless there are SQEs to
+    /// submit or the ring flags deferred work.
+    func flush() {
+        drainCancelRequests()
+        if unsubmitted > 0 { submitNow() }
+        reapAvailable()
+    }
+
+    /// Owner only: whether completions (or deferred work that produces them) are waiting, for
+    /// a spinning worker. Reads the CQ indices and the SQ flags: no system call.
+    var hasCompletions: Bool { spindle_ring_has_completions(ring) != 0 }
+
+    /// Whether SQEs wait to be submitted (the owner flushes before it looks elsewhere for work).
+    var hasUnsubmitted: Bool { unsubmitted > 0 }
+
     /// Owner only. Sleeps until a completion, a wake, or `deadline` (CLOCK_MONOTONIC
-    /// nanoseconds; `.max` for none), then reaps what completed.
+    /// nanoseconds; `.max` for none), submitting what was prepared, then reaps what completed.
     func park(deadline: UInt64) {
-        if !wakeArmed, let sqe = io_uring_get_sqe(ring) {
+        drainCancelRequests()
+        if !wakeArmed {
+            let sqe = nextSQE()
             io_uring_prep_read(sqe, wakeFD, wakeBuffer, 8, 0)
             io_uring_sqe_set_data64(sqe, Self.wakeTag)
             wakeArmed = true
         }
         var cqe: UnsafeMutablePointer<io_uring_cqe>? = nil
+        let pending = UInt64(unsubmitted)
+        let result: Int32
         if deadline == .max {
-            _ = io_uring_submit_and_wait_timeout(ring, &cqe, 1, nil, nil)
+            result = io_uring_submit_and_wait_timeout(ring, &cqe, 1, nil, nil)
         } else {
             let now = monotonicNanos()
             let wait = deadline > now ? deadline - now : 0
             timeout.pointee = __kernel_timespec(
                 tv_sec: Int64(wait / 1_000_000_000), tv_nsec: Int64(wait % 1_000_000_000))
-            _ = io_uring_submit_and_wait_timeout(ring, &cqe, 1, timeout, nil)
+            result = io_uring_submit_and_wait_timeout(ring, &cqe, 1, timeout, nil)
         }
-        reap()
+        // liburing submits everything prepared before it waits (its result is the wait's).
+        if result >= 0 || result == -ETIME || result == -EINTR {
+            submitted.bump(by: pending)
+            unsubmitted = 0
+        }
+        reapAvailable()
     }
 
-    /// Owner only. Processes completions without waiting. liburing's peek enters the kernel
-    /// only when the ring says deferred task work or a CQ overflow is pending, so a busy worker
-    /// pays no system call here when nothing completed.
+    /// Owner only. Processes completions without waiting.
     func reapNonBlocking() {
-        reap()
+        flush()
     }
 
-    private func reap() {
+    /// Dispatches every available completion. liburing's peek enters the kernel only when the
+    /// ring says deferred task work or a CQ overflow is pending, so this costs no system call
+    /// when nothing completed.
+    private func reapAvailable() {
         var cqe: UnsafeMutablePointer<io_uring_cqe>? = nil
+        var count: UInt64 = 0
         while io_uring_peek_cqe(ring, &cqe) == 0, let entry = cqe {
-            if entry.pointee.user_data == Self.wakeTag {
-                wakeArmed = false
-            }
+            let userData = entry.pointee.user_data
+            let result = entry.pointee.res
+            let flags = entry.pointee.flags
             io_uring_cqe_seen(ring, entry)
+            count += 1
+            switch userData {
+            case Self.wakeTag: wakeArmed = false
+            case Self.ignoredTag: break
+            default: table.complete(userData, result: result, flags: flags)
+            }
+        }
+        if count > 0 { reaped.bump(by: count) }
+    }
+
+    /// Owner only: cancels every operation in flight and reaps until they have all completed
+    /// or `timeout` nanoseconds have passed.
+    private func drainInFlight(timeout nanos: UInt64) {
+        if table.inFlightCount == 0 { return }
+        let sqe = nextSQE()
+        io_uring_prep_cancel64(sqe, 0, Int32(bitPattern: spindle_cancel_flag_any()))
+        io_uring_sqe_set_data64(sqe, Self.ignoredTag)
+        let deadline = monotonicNanos() &+ nanos
+        while table.inFlightCount > 0 {
+            let now = monotonicNanos()
+            if now >= deadline { break }
+            var cqe: UnsafeMutablePointer<io_uring_cqe>? = nil
+            let wait = min(deadline - now, 10_000_000)
+            timeout.pointee = __kernel_timespec(tv_sec: 0, tv_nsec: Int64(wait))
+            _ = io_uring_submit_and_wait_timeout(ring, &cqe, 1, timeout, nil)
+            unsubmitted = 0
+            reapAvailable()
         }
     }
 }

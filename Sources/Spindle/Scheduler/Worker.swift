@@ -213,10 +213,14 @@ final class Worker: @unchecked Sendable {
 
     func run() {
         spindle_set_current_worker(Unmanaged.passUnretained(self).toOpaque())
-        defer { spindle_set_current_worker(nil) }
+        Ring.setCurrent(ring)
+        defer {
+            Ring.setCurrent(nil)
+            spindle_set_current_worker(nil)
+        }
         let executor = runtime.asUnownedTaskExecutor()
         while true {
-            if let job = nextJob() ?? search() {
+            if let job = nextJob() ?? reapedJob() ?? search() {
                 if owner.pointee.isSearching { stopSearching() }
                 owner.pointee.runningJob = Self.identity(job)
                 owner.pointee.pushesThisJob = 0
@@ -237,6 +241,13 @@ final class Worker: @unchecked Sendable {
         ring.close()
     }
 
+    /// Submits the I/O requests this worker's jobs prepared and reaps what completed (the
+    /// resumed tasks land in the LIFO slot and queue), before looking further afield.
+    private func reapedJob() -> UnownedJob? {
+        ring.flush()
+        return nextJob()
+    }
+
     private var hasLocalWork: Bool { lifo.load(ordering: .relaxed) != 0 || !queue.isEmpty }
 
     private func nextJob() -> UnownedJob? {
@@ -246,7 +257,7 @@ final class Worker: @unchecked Sendable {
             return job
         }
         if owner.pointee.tick % Self.maintenanceInterval == 0 {
-            ring.reapNonBlocking()
+            ring.flush()
             runtime.fireRemoteTimers(on: self)
             if let job = runtime.injector.pop() {
                 counters.injectorPulls.bump()
@@ -369,7 +380,7 @@ final class Worker: @unchecked Sendable {
         let deadline = monotonicNanos() &+ Self.spinNanoseconds
         repeat {
             for _ in 0..<32 { spindle_cpu_relax() }
-            if runtime.hasPendingWork || runtime.isStopping { return true }
+            if runtime.hasPendingWork || runtime.isStopping || ring.hasCompletions { return true }
             let now = monotonicNanos()
             if timerDeadline.load(ordering: .relaxed) <= now || runtime.remoteTimerDeadline <= now {
                 return true

@@ -1,0 +1,77 @@
+// The one owner of a file descriptor: every socket and file type holds exactly one, and nothing
+// else closes the number.
+//
+// Operations bracket their use of the descriptor with `begin`/`end`, so the number stays valid
+// (and is never reused by another open) while the kernel works on it. `close()` marks the
+// descriptor closed at once: new operations fail with `IOError.closed`; if some are in flight,
+// a socket is shut down to make them complete (pending receives see end of stream, accepts
+// fail, sends fail), and whichever of `close` or the last `end` finds the count at zero closes
+// the number. So a double close cannot happen, and close never races an operation.
+//
+// `state` packs the closed flag (bit 0) and the number of operations in flight (the rest).
+// Every update is acquire-release: the final close happens after every operation's last use
+// of the number (their `end` releases, the closer's update acquires).
+
+import Glibc
+import Synchronization
+
+final class Descriptor: Sendable {
+    let fd: Int32
+    private let isSocket: Bool
+    private let state = Atomic<UInt64>(0)
+
+    init(_ fd: Int32, isSocket: Bool) {
+        self.fd = fd
+        self.isSocket = isSocket
+    }
+
+    deinit {
+        // No operation can be in flight: each holds a reference to its owner, which holds us.
+        if state.load(ordering: .acquiring) & 1 == 0 { Glibc.close(fd) }
+    }
+
+    var isClosed: Bool { state.load(ordering: .acquiring) & 1 != 0 }
+
+    /// Starts an operation; returns the descriptor number, valid until `end()`.
+    func begin(_ operation: IOError.Operation) throws(IOError) -> Int32 {
+        var current = state.load(ordering: .relaxed)
+        while true {
+            if current & 1 != 0 { throw IOError.closed(operation) }
+            let (exchanged, original) = state.weakCompareExchange(
+                expected: current, desired: current + 2, ordering: .acquiringAndReleasing)
+            if exchanged { return fd }
+            current = original
+        }
+    }
+
+    /// Ends an operation started by `begin`.
+    func end() {
+        if state.subtract(2, ordering: .acquiringAndReleasing).newValue == 1 { Glibc.close(fd) }
+    }
+
+    /// Runs `body` between `begin` and `end`.
+    func using<T>(
+        _ operation: IOError.Operation, _ body: (Int32) async throws -> T
+    ) async throws -> T {
+        let fd = try begin(operation)
+        defer { end() }
+        return try await body(fd)
+    }
+
+    /// Closes the descriptor now, or as soon as the operations in flight have completed (a
+    /// socket's are made to complete). Later calls do nothing.
+    func close() {
+        // Mark closed and hold a use of our own, so the shutdown below can never touch a
+        // number that the last operation's `end` has already closed (and the process reused).
+        var current = state.load(ordering: .relaxed)
+        while true {
+            if current & 1 != 0 { return }
+            let (exchanged, original) = state.weakCompareExchange(
+                expected: current, desired: (current | 1) + 2, ordering: .acquiringAndReleasing)
+            if exchanged { break }
+            current = original
+        }
+        if current >> 1 > 0 && isSocket { _ = Glibc.shutdown(fd, Int32(SHUT_RDWR)) }
+        end()
+    }
+}

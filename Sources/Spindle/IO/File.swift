@@ -1,0 +1,171 @@
+// Files through io_uring: OPENAT, positional READ/WRITE and FSYNC. As for sockets, the
+// memory the kernel reads or writes (the path, the data) belongs to the
+// awaiting call, which resumes only after the completion.
+
+import CURing
+import Glibc
+
+/// An open file, read and written at explicit offsets.
+///
+/// ```swift
+/// let file = try await File.open("/tmp/data", options: [.write, .create, .truncate])
+/// try await file.write(bytes, at: 0)
+/// try await file.sync()
+/// file.close()
+/// let back = try await File.readAll("/tmp/data")
+/// ```
+public final class File: Sendable {
+    let descriptor: Descriptor
+    /// The path the file was opened with.
+    public let path: String
+
+    private init(fd: Int32, path: String) {
+        descriptor = Descriptor(fd, isSocket: false)
+        self.path = path
+    }
+
+    deinit { descriptor.close() }
+
+    /// How to open a file (the `O_*` flags).
+    public struct Options: OptionSet, Sendable {
+        public let rawValue: Int32
+        public init(rawValue: Int32) { self.rawValue = rawValue }
+        /// Open for reading (the default when neither `.read` nor `.write` is given).
+        public static let read = Options(rawValue: 1 << 0)
+        /// Open for writing.
+        public static let write = Options(rawValue: 1 << 1)
+        /// Create the file if it does not exist (`O_CREAT`).
+        public static let create = Options(rawValue: 1 << 2)
+        /// Truncate it to zero length (`O_TRUNC`).
+        public static let truncate = Options(rawValue: 1 << 3)
+        /// Fail if it exists (`O_EXCL`, with `.create`).
+        public static let exclusive = Options(rawValue: 1 << 4)
+        /// Writes go to the end (`O_APPEND`).
+        public static let append = Options(rawValue: 1 << 5)
+
+        var flags: Int32 {
+            var flags: Int32 = O_CLOEXEC
+            switch (contains(.read), contains(.write)) {
+            case (true, true): flags |= O_RDWR
+            case (false, true): flags |= O_WRONLY
+            default: flags |= O_RDONLY
+            }
+            if contains(.create) { flags |= O_CREAT }
+            if contains(.truncate) { flags |= O_TRUNC }
+            if contains(.exclusive) { flags |= O_EXCL }
+            if contains(.append) { flags |= O_APPEND }
+            return flags
+        }
+    }
+
+    /// Opens `path`.
+    ///
+    /// - Parameter mode: permissions of a created file.
+    /// - Throws: ``IOError`` (`ENOENT`, `EACCES`, `EMFILE`...).
+    public static func open(_ path: String, options: Options = .read, mode: mode_t = 0o644) async throws -> File {
+        let flags = options.flags
+        let cPath = strdup(path)!
+        defer { free(cPath) }
+        let result = try await IOSubmission.perform { sqe in
+            io_uring_prep_openat(sqe, AT_FDCWD, cPath, flags, mode)
+        }.result
+        if result >= 0 { return File(fd: result, path: path) }
+        if result == -ECANCELED { throw CancellationError() }
+        throw IOError(.open, errno: -result)
+    }
+
+    /// Reads up to `count` bytes at `offset`; fewer only at the end of the file.
+    public func read(at offset: UInt64, count: Int) async throws -> [UInt8] {
+        precondition(count >= 0, "count must not be negative")
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 64)
+        defer { buffer.deallocate() }  // after the last completion: the kernel is done with it
+        var filled = 0
+        try await descriptor.using(.read) { fd in
+            while filled < count {
+                let start = buffer + filled
+                let length = UInt32(min(count - filled, 1 << 30))
+                let position = offset + UInt64(filled)
+                let result = try await IOSubmission.perform { sqe in
+                    io_uring_prep_read(sqe, fd, start, length, position)
+                }.result
+                if result == 0 { break }  // end of file
+                if result < 0 {
+                    if result == -ECANCELED { throw CancellationError() }
+                    if result == -EINTR || result == -EAGAIN { continue }
+                    throw IOError(.read, errno: -result)
+                }
+                filled += Int(result)
+            }
+        }
+        return [UInt8](UnsafeRawBufferPointer(start: buffer, count: filled))
+    }
+
+    /// Writes all of `bytes` at `offset`, looping on short writes.
+    public func write(_ bytes: [UInt8], at offset: UInt64) async throws {
+        if bytes.isEmpty { return }
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: bytes.count, alignment: 64)
+        defer { buffer.deallocate() }
+        bytes.withUnsafeBytes { buffer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        let count = bytes.count
+        try await descriptor.using(.write) { fd in
+            var written = 0
+            while written < count {
+                let start = buffer + written
+                let length = UInt32(min(count - written, 1 << 30))
+                let position = offset + UInt64(written)
+                let result = try await IOSubmission.perform { sqe in
+                    io_uring_prep_write(sqe, fd, start, length, position)
+                }.result
+                if result < 0 {
+                    if result == -ECANCELED { throw CancellationError() }
+                    if result == -EINTR || result == -EAGAIN { continue }
+                    throw IOError(.write, errno: -result)
+                }
+                if result == 0 { throw IOError(.write, errno: EIO) }
+                written += Int(result)
+            }
+        }
+    }
+
+    /// Flushes the file's data and metadata to storage (`fsync`).
+    public func sync() async throws {
+        let result = try await descriptor.using(.sync) { fd in
+            try await IOSubmission.perform { sqe in io_uring_prep_fsync(sqe, fd, 0) }.result
+        }
+        if result < 0 { throw IOError(.sync, errno: -result) }
+    }
+
+    /// The file's size in bytes (`fstat`: answered from the inode, it does not block on I/O).
+    public func size() async throws -> UInt64 {
+        let fd = try descriptor.begin(.stat)
+        defer { descriptor.end() }
+        var info = stat()
+        if fstat(fd, &info) != 0 { throw IOError(.stat, errno: errno) }
+        return UInt64(info.st_size)
+    }
+
+    /// Closes the file (once; later operations throw ``IOError/Kind/closed``).
+    public func close() {
+        descriptor.close()
+    }
+
+    /// The whole contents of the file at `path`.
+    public static func readAll(_ path: String) async throws -> [UInt8] {
+        let file = try await open(path)
+        defer { file.close() }
+        var contents = try await file.read(at: 0, count: Int(try await file.size()))
+        // The file may have grown since the size was read.
+        while true {
+            let more = try await file.read(at: UInt64(contents.count), count: 64 * 1024)
+            if more.isEmpty { return contents }
+            contents.append(contentsOf: more)
+        }
+    }
+
+    /// Replaces the file at `path` with `bytes` (creating it with `mode`).
+    public static func write(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) async throws {
+        let file = try await open(path, options: [.write, .create, .truncate], mode: mode)
+        defer { file.close() }
+        try await file.write(bytes, at: 0)
+    }
+}

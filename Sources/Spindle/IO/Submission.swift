@@ -1,0 +1,106 @@
+// How a task performs one io_uring request and waits for it.
+//
+// 1. Find the ring of the thread the task is running on (a worker's or an event loop's). A task
+//    on some other thread (Swift's default executor, a plain thread) is moved for the duration
+//    of the request onto the process's I/O loop (`IOLoop`), an `EventLoop` started on first use,
+//    and returns to its own executor afterwards.
+// 2. Reserve a slot in that ring, then suspend: inside the continuation closure, which runs
+//    synchronously on the same thread, prepare the SQE with the slot's user_data and attach the
+//    continuation. The ring submits it with the next batch.
+// 3. The task resumes when the completion is reaped, on the ring's thread, and never before:
+//    whatever the kernel may write or read (a buffer, a sockaddr, a timespec) lives in the
+//    caller's frame or in an object it holds, and stays valid for as long as the kernel owns it.
+//    This is what makes a cancelled read safe by construction.
+// 4. Cancellation of the task submits IORING_OP_ASYNC_CANCEL for the slot on the owning ring
+//    (from the cancelling thread through the ring's inbox). The original request then completes,
+//    with -ECANCELED or with a result that raced in; the caller decides what that means (a read
+//    that got data returns the data).
+
+import CURing
+import Glibc
+
+enum IOSubmission {
+    /// Performs one request on the calling thread's ring and returns its completion. `prepare`
+    /// fills the SQE (its user_data is set afterwards); everything it points the kernel at must
+    /// stay valid until this returns. Throws only if the task is on no ring and the process's
+    /// I/O loop cannot be started.
+    static func perform(
+        _ prepare: (UnsafeMutablePointer<io_uring_sqe>) -> Void
+    ) async throws -> IOCompletion {
+        while true {
+            guard let ring = Ring.current else {
+                let loop = try IOLoop.shared()
+                let completion = try await withTaskExecutorPreference(loop) {
+                    try await performHere(prepare)
+                }
+                if completion.result != IOCompletion.notSubmitted.result { return completion }
+                continue
+            }
+            let completion = await perform(on: ring, prepare)
+            if completion.result != IOCompletion.notSubmitted.result { return completion }
+        }
+    }
+
+    /// `perform`, for a task that has just been moved onto a ring's thread.
+    private static func performHere(
+        _ prepare: (UnsafeMutablePointer<io_uring_sqe>) -> Void
+    ) async throws -> IOCompletion {
+        guard let ring = Ring.current else { return .notSubmitted }
+        return await perform(on: ring, prepare)
+    }
+
+    private static func perform(
+        on ring: Ring, _ prepare: (UnsafeMutablePointer<io_uring_sqe>) -> Void
+    ) async -> IOCompletion {
+        // Already cancelled: nothing is submitted, so nothing can be lost.
+        if Task.isCancelled { return IOCompletion(result: -ECANCELED, flags: 0) }
+        let userData = ring.table.reserve()
+        return await withTaskCancellationHandler {
+            await withUnsafeContinuation { (continuation: UnsafeContinuation<IOCompletion, Never>) in
+                // Still the thread that reserved the slot: nothing between the reservation and
+                // this closure suspends. Checked anyway, since the SQ has exactly one producer.
+                guard Ring.current === ring else {
+                    ring.requestRelease(userData)
+                    continuation.resume(returning: .notSubmitted)
+                    return
+                }
+                let sqe = ring.nextSQE()
+                prepare(sqe)
+                io_uring_sqe_set_data64(sqe, userData)
+                ring.table.attach(userData, waiter: continuation)
+            }
+        } onCancel: {
+            ring.requestCancel(userData)
+        }
+    }
+
+    /// Starts a multishot request feeding `sink` on the calling thread's ring (which must
+    /// exist: callers move onto a ring first). Returns the ring and the request's user_data
+    /// (to cancel it).
+    static func startMultishot(
+        on ring: Ring, sink: any CompletionSink,
+        _ prepare: (UnsafeMutablePointer<io_uring_sqe>) -> Void
+    ) -> UInt64 {
+        let userData = ring.table.reserve()
+        let sqe = ring.nextSQE()
+        prepare(sqe)
+        io_uring_sqe_set_data64(sqe, userData)
+        ring.table.attach(userData, sink: sink)
+        return userData
+    }
+}
+
+/// The event loop that performs I/O for tasks that are not on a Spindle thread.
+enum IOLoop {
+    private static let loop: Result<EventLoop, SpindleError> = {
+        do throws(SpindleError) {
+            return .success(try EventLoop(name: "spindle-io"))
+        } catch {
+            return .failure(error)
+        }
+    }()
+
+    static func shared() throws(SpindleError) -> EventLoop {
+        try loop.get()
+    }
+}

@@ -1,0 +1,201 @@
+import Glibc
+
+/// A connected TCP stream.
+///
+/// ```swift
+/// let stream = try await TCPStream.connect(host: "127.0.0.1", port: 8080, timeout: .seconds(2))
+/// try await stream.write(Array("ping".utf8))
+/// let reply = try await stream.readExactly(4)
+/// stream.close()
+/// ```
+///
+/// The stream owns its descriptor; `close()` (or the stream's deinit) closes it exactly once,
+/// after any read or write in flight has completed. One task may read while another writes.
+/// Buffers are copied in and out, so a cancelled or timed-out read can never let the kernel
+/// write into memory the caller has freed; data that arrives as a read is cancelled is
+/// returned by that read.
+public final class TCPStream: Sendable {
+    let core: StreamCore
+
+    init(fd: Int32) {
+        core = StreamCore(fd: fd)
+    }
+
+    deinit { core.descriptor.close() }
+
+    /// Connects to `host:port`.
+    ///
+    /// - Parameter timeout: how long to wait for the connection; past it the attempt is
+    ///   cancelled and ``IOError`` with `ETIMEDOUT` is thrown.
+    /// - Throws: ``IOError`` (`ECONNREFUSED`, `ETIMEDOUT`, `ENETUNREACH`...), or
+    ///   `CancellationError`.
+    public static func connect(host: String, port: Int, timeout: Duration? = nil) async throws -> TCPStream {
+        try await connect(to: SocketAddress(host: host, port: port), timeout: timeout)
+    }
+
+    /// Connects to `address`.
+    public static func connect(to address: SocketAddress, timeout: Duration? = nil) async throws -> TCPStream {
+        let fd: Int32
+        if let timeout {
+            do {
+                fd = try await withTimeout(timeout) {
+                    try await Sockets.connect(to: address, type: Int32(SOCK_STREAM.rawValue))
+                }
+            } catch is TimeoutError {
+                throw IOError(.connect, errno: ETIMEDOUT)
+            }
+        } else {
+            fd = try await Sockets.connect(to: address, type: Int32(SOCK_STREAM.rawValue))
+        }
+        return TCPStream(fd: fd)
+    }
+
+    /// Reads up to `maxBytes` (at most 64 KiB) bytes as soon as any are available.
+    ///
+    /// - Returns: the bytes, or nil at end of stream.
+    /// - Throws: ``IOError`` (`ECONNRESET`...; ``IOError/Kind/closed`` after `close()`), or
+    ///   `CancellationError` if the task was cancelled before data arrived.
+    public func read(maxBytes: Int = 16 * 1024) async throws -> [UInt8]? {
+        try await core.read(maxBytes: maxBytes)
+    }
+
+    /// Reads exactly `count` bytes.
+    ///
+    /// - Throws: ``IOError`` with ``IOError/Kind/unexpectedEndOfStream`` if the stream ends first.
+    public func readExactly(_ count: Int) async throws -> [UInt8] {
+        try await core.readExactly(count)
+    }
+
+    /// Writes all of `bytes`, however many sends it takes.
+    ///
+    /// - Throws: ``IOError`` (`EPIPE`, `ECONNRESET`...), or `CancellationError`.
+    public func write<Bytes: Collection & Sendable>(_ bytes: Bytes) async throws where Bytes.Element == UInt8 {
+        try await core.write(bytes)
+    }
+
+    /// Writes the UTF-8 bytes of `string`.
+    public func write(_ string: String) async throws {
+        try await core.write(Array(string.utf8))
+    }
+
+    /// Shuts down one or both directions; `.write` sends end of stream to the peer.
+    public func shutdown(_ direction: ShutdownDirection) throws {
+        try core.shutdown(direction)
+    }
+
+    /// Closes the stream. Reads and writes in flight complete with ``IOError/Kind/closed``;
+    /// the descriptor is closed once they have. Calling it again does nothing.
+    public func close() {
+        core.descriptor.close()
+    }
+
+    /// Turns Nagle's algorithm off (true) or on.
+    public func setNoDelay(_ enabled: Bool = true) throws {
+        try core.setOption(Int32(IPPROTO_TCP), TCP_NODELAY, enabled ? 1 : 0)
+    }
+
+    /// The local address.
+    public var localAddress: SocketAddress { get throws { try core.address(peer: false) } }
+    /// The peer's address.
+    public var peerAddress: SocketAddress { get throws { try core.address(peer: true) } }
+}
+
+/// A listening TCP socket.
+///
+/// ```swift
+/// let listener = try TCPListener.bind(host: "127.0.0.1", port: 0)
+/// for try await connection in listener.connections {
+///     try runtime.spawn { try await serve(connection) }
+/// }
+/// ```
+public final class TCPListener: Sendable {
+    let acceptor: Acceptor
+
+    private init(fd: Int32) {
+        acceptor = Acceptor(descriptor: Descriptor(fd, isSocket: true))
+    }
+
+    deinit { acceptor.descriptor.close() }
+
+    /// Binds to `host:port` (port 0 picks a free port; see ``localAddress``) and listens.
+    ///
+    /// - Parameters:
+    ///   - backlog: the kernel's queue of connections not yet accepted.
+    ///   - reuseAddress: `SO_REUSEADDR` (rebinding a port with connections in TIME_WAIT).
+    ///   - reusePort: `SO_REUSEPORT` (several listeners on one port, load-balanced by the kernel).
+    /// - Throws: ``IOError`` (`EADDRINUSE`, `EACCES`...).
+    public static func bind(
+        host: String = "127.0.0.1", port: Int, backlog: Int32 = 1024,
+        reuseAddress: Bool = true, reusePort: Bool = false
+    ) throws -> TCPListener {
+        let address = try SocketAddress(host: host, port: port)
+        return try bind(to: address, backlog: backlog, reuseAddress: reuseAddress, reusePort: reusePort)
+    }
+
+    /// Binds to `address` and listens.
+    public static func bind(
+        to address: SocketAddress, backlog: Int32 = 1024,
+        reuseAddress: Bool = true, reusePort: Bool = false
+    ) throws -> TCPListener {
+        let fd = try Sockets.listen(
+            at: address, type: Int32(SOCK_STREAM.rawValue), backlog: backlog,
+            reuseAddress: reuseAddress, reusePort: reusePort)
+        return TCPListener(fd: fd)
+    }
+
+    /// The next connection. Descriptor exhaustion (`EMFILE`) makes it back off and retry
+    /// rather than fail or spin.
+    ///
+    /// - Throws: ``IOError`` (``IOError/Kind/closed`` once the listener is closed), or
+    ///   `CancellationError`.
+    public func accept() async throws -> TCPStream {
+        TCPStream(fd: try await acceptor.acceptOne())
+    }
+
+    /// The connections as they arrive, backed by a multishot accept on the ring of the task
+    /// that iterates. Ends with ``IOError/Kind/closed`` when the listener is closed.
+    public var connections: Connections<TCPStream> {
+        Connections(acceptor: acceptor) { TCPStream(fd: $0) }
+    }
+
+    /// The bound address (with the port the kernel chose for port 0).
+    public var localAddress: SocketAddress {
+        get throws {
+            let fd = try acceptor.descriptor.begin(.address)
+            defer { acceptor.descriptor.end() }
+            return try SocketAddress.of(fd, getsockname)
+        }
+    }
+
+    /// Times accepting backed off because descriptors or memory ran out.
+    public var acceptBackoffs: UInt64 { acceptor.backoffs.load(ordering: .relaxed) }
+
+    /// Stops listening; a pending `accept` or iteration ends with ``IOError/Kind/closed``.
+    public func close() {
+        acceptor.descriptor.close()
+    }
+}
+
+/// The connections a listener accepts, as an `AsyncSequence`.
+public struct Connections<Stream: Sendable>: AsyncSequence, Sendable {
+    public typealias Element = Stream
+    let acceptor: Acceptor
+    let make: @Sendable (Int32) -> Stream
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let acceptor: Acceptor
+        let make: @Sendable (Int32) -> Stream
+
+        public mutating func next() async throws -> Stream? {
+            do {
+                return make(try await acceptor.next())
+            } catch let error as IOError where error.kind == .closed {
+                return nil
+            }
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(acceptor: acceptor, make: make)
+    }
+}

@@ -1,0 +1,116 @@
+// UDP through io_uring SENDMSG/RECVMSG. Each operation's message header, address and buffer
+// live in one heap block (`Message`) owned by the awaiting call, which resumes only after the
+// completion: the kernel never sees freed memory.
+
+import CURing
+import Glibc
+
+/// A UDP socket.
+///
+/// ```swift
+/// let socket = try UDPSocket.bind(host: "127.0.0.1", port: 0)
+/// try await socket.send(Array("hi".utf8), to: peer)
+/// let (bytes, sender) = try await socket.receive()
+/// ```
+public final class UDPSocket: Sendable {
+    let descriptor: Descriptor
+
+    private init(fd: Int32) {
+        descriptor = Descriptor(fd, isSocket: true)
+    }
+
+    deinit { descriptor.close() }
+
+    /// Binds to `host:port` (port 0 picks a free port).
+    public static func bind(host: String = "127.0.0.1", port: Int, reuseAddress: Bool = false) throws -> UDPSocket {
+        let address = try SocketAddress(host: host, port: port)
+        let fd = try Sockets.listen(
+            at: address, type: Sockets.datagram, backlog: 0, reuseAddress: reuseAddress, reusePort: false)
+        return UDPSocket(fd: fd)
+    }
+
+    /// The bound address.
+    public var localAddress: SocketAddress {
+        get throws {
+            let fd = try descriptor.begin(.address)
+            defer { descriptor.end() }
+            return try SocketAddress.of(fd, getsockname)
+        }
+    }
+
+    /// Sends one datagram to `address`. Returns the bytes sent.
+    @discardableResult
+    public func send(_ bytes: [UInt8], to address: SocketAddress) async throws -> Int {
+        let message = Message(capacity: max(bytes.count, 1))
+        defer { message.free() }
+        bytes.withUnsafeBytes { message.buffer.copyMemory(from: $0.baseAddress ?? UnsafeRawPointer(message.buffer), byteCount: bytes.count) }
+        address.withSockAddr { pointer, length in
+            UnsafeMutableRawPointer(message.address).copyMemory(from: pointer, byteCount: Int(length))
+            message.header.pointee.msg_namelen = length
+        }
+        message.iovec.pointee.iov_len = bytes.count
+        let result = try await descriptor.using(.send) { fd in
+            try await IOSubmission.perform { sqe in
+                io_uring_prep_sendmsg(sqe, fd, message.header, UInt32(MSG_NOSIGNAL))
+            }.result
+        }
+        if result >= 0 { return Int(result) }
+        if descriptor.isClosed { throw IOError.closed(.send) }
+        if result == -ECANCELED { throw CancellationError() }
+        throw IOError(.send, errno: -result)
+    }
+
+    /// Receives one datagram (truncated to `maxBytes`) and its sender.
+    public func receive(maxBytes: Int = 64 * 1024) async throws -> (bytes: [UInt8], sender: SocketAddress) {
+        let message = Message(capacity: max(maxBytes, 1))
+        defer { message.free() }
+        let result = try await descriptor.using(.receive) { fd in
+            try await IOSubmission.perform { sqe in
+                io_uring_prep_recvmsg(sqe, fd, message.header, 0)
+            }.result
+        }
+        if result >= 0 {
+            if descriptor.isClosed && result == 0 { throw IOError.closed(.receive) }
+            let bytes = [UInt8](UnsafeRawBufferPointer(start: message.buffer, count: Int(result)))
+            return (bytes, SocketAddress(storage: message.address.pointee, length: message.header.pointee.msg_namelen))
+        }
+        if descriptor.isClosed { throw IOError.closed(.receive) }
+        if result == -ECANCELED { throw CancellationError() }
+        throw IOError(.receive, errno: -result)
+    }
+
+    /// Closes the socket; a pending `receive` ends with ``IOError/Kind/closed``.
+    public func close() {
+        descriptor.close()
+    }
+}
+
+/// One datagram operation's kernel-visible memory: header, one iovec, address, payload.
+private struct Message {
+    let header: UnsafeMutablePointer<msghdr>
+    let iovec: UnsafeMutablePointer<iovec>
+    let address: UnsafeMutablePointer<sockaddr_storage>
+    let buffer: UnsafeMutableRawPointer
+
+    init(capacity: Int) {
+        header = .allocate(capacity: 1)
+        iovec = .allocate(capacity: 1)
+        address = .allocate(capacity: 1)
+        address.initialize(to: sockaddr_storage())
+        buffer = .allocate(byteCount: capacity, alignment: 16)
+        iovec.initialize(to: Glibc.iovec(iov_base: buffer, iov_len: capacity))
+        header.initialize(to: msghdr())
+        header.pointee.msg_name = UnsafeMutableRawPointer(address)
+        header.pointee.msg_namelen = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        header.pointee.msg_iov = iovec
+        header.pointee.msg_iovlen = 1
+    }
+
+    /// Only after the operation's completion has arrived.
+    func free() {
+        header.deallocate()
+        iovec.deallocate()
+        address.deallocate()
+        buffer.deallocate()
+    }
+}
