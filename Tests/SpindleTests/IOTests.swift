@@ -1,0 +1,456 @@
+import CSpindle
+import Glibc
+import Synchronization
+import Testing
+@testable import Spindle
+
+/// Where an I/O test runs: the work-stealing runtime (1 or 2 workers) or the event loop.
+enum Host: String, CaseIterable, Sendable, CustomStringConvertible {
+    case oneWorker, twoWorkers, eventLoop
+    var description: String { rawValue }
+
+    func run<T: Sendable>(_ seconds: Double = 60, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await bounded(seconds, "I/O test on \(self)") {
+            switch self {
+            case .oneWorker: return try await Runtime.run(workers: 1) { try await body() }
+            case .twoWorkers: return try await Runtime.run(workers: 2) { try await body() }
+            case .eventLoop: return try await EventLoop.run { try await body() }
+            }
+        }
+    }
+}
+
+/// Raises the soft descriptor limit to the hard one (1,000 connections need 2,000 descriptors).
+func raiseDescriptorLimit() {
+    var limit = rlimit()
+    getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    limit.rlim_cur = limit.rlim_max
+    setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+}
+
+/// A listener on 127.0.0.1 with an ephemeral port.
+func localListener() throws -> (TCPListener, Int) {
+    let listener = try TCPListener.bind(host: "127.0.0.1", port: 0)
+    return (listener, try listener.localAddress.port)
+}
+
+/// Serves echo on `listener` until it is closed: every connection in its own child task.
+func serveEcho(_ listener: TCPListener) async {
+    await withTaskGroup(of: Void.self) { group in
+        do {
+            for try await connection in listener.connections {
+                group.addTask {
+                    defer { connection.close() }
+                    while let bytes = try? await connection.read() {
+                        do { try await connection.write(bytes) } catch { return }
+                    }
+                }
+            }
+        } catch {}
+    }
+}
+
+/// Deterministic bytes for connection `seed`.
+func pattern(_ count: Int, seed: Int) -> [UInt8] {
+    var state = UInt64(seed &+ 1) &* 0x9E37_79B9_7F4A_7C15
+    return (0..<count).map { _ in
+        state ^= state << 13
+        state ^= state >> 7
+        state ^= state << 17
+        return UInt8(truncatingIfNeeded: state)
+    }
+}
+
+/// Makes the next close of `stream` send a reset (SO_LINGER with a zero timeout).
+func armReset(_ stream: TCPStream) throws {
+    let fd = try stream.core.descriptor.begin(.setOption)
+    defer { stream.core.descriptor.end() }
+    var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+}
+
+/// What each open descriptor of this process refers to, for diagnostics.
+func descriptorTargets() -> [String] {
+    guard let dir = opendir("/proc/self/fd") else { return [] }
+    defer { closedir(dir) }
+    var targets: [String] = []
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        if name == "." || name == ".." { continue }
+        var buffer = [CChar](repeating: 0, count: 256)
+        let count = readlink("/proc/self/fd/\(name)", &buffer, 255)
+        targets.append("\(name)->" + String(decoding: buffer.prefix(max(0, count)).map { UInt8(bitPattern: $0) }, as: UTF8.self))
+    }
+    return targets
+}
+
+/// The descriptor count once the process's lazily created ones exist: Dispatch's timer and
+/// epoll descriptors (first `Task.sleep` on Swift's executor) and the I/O loop's ring.
+func descriptorBaseline() async -> Int {
+    _ = try? IOLoop.shared()
+    try? await Task.sleep(for: .milliseconds(1))
+    return procEntries("/proc/self/fd")
+}
+
+/// Waits until the process has no more descriptors than `baseline`, and says which are extra.
+func expectDescriptorsBack(to baseline: Int) async {
+    do {
+        try await eventually("descriptors back to \(baseline)") { procEntries("/proc/self/fd") <= baseline }
+    } catch {
+        Issue.record("descriptors not back to \(baseline): \(descriptorTargets())")
+    }
+}
+
+extension SpindleTests {
+    @Suite struct IOTests {
+        @Test(arguments: [Host.twoWorkers, Host.eventLoop])
+        func echoRoundTripsAcrossAThousandConnectionsAreByteExact(host: Host) async throws {
+            raiseDescriptorLimit()
+            let descriptorsBefore = await descriptorBaseline()
+            let mismatches = try await host.run(120) { () -> Int in
+                let (listener, port) = try localListener()
+                async let server: Void = serveEcho(listener)
+                let bad = try await withThrowingTaskGroup(of: Int.self) { group in
+                    for client in 0..<1_000 {
+                        group.addTask {
+                            let stream = try await TCPStream.connect(host: "127.0.0.1", port: port, timeout: .seconds(10))
+                            defer { stream.close() }
+                            try stream.setNoDelay()
+                            var wrong = 0
+                            for round in 0..<3 {
+                                let message = pattern(100 + (client * 7 + round * 131) % 3_000, seed: client * 3 + round)
+                                try await stream.write(message)
+                                if try await stream.readExactly(message.count) != message { wrong += 1 }
+                            }
+                            return wrong
+                        }
+                    }
+                    return try await group.reduce(0, +)
+                }
+                listener.close()
+                await server
+                return bad
+            }
+            #expect(mismatches == 0)
+            await expectDescriptorsBack(to: descriptorsBefore)
+        }
+
+        @Test(arguments: Host.allCases)
+        func connectToAClosedPortIsRefused(host: Host) async throws {
+            let port = try { () throws -> Int in
+                let (listener, port) = try localListener()
+                listener.close()
+                return port
+            }()
+            let error = try await host.run {
+                do {
+                    _ = try await TCPStream.connect(host: "127.0.0.1", port: port)
+                    return IOError?.none
+                } catch let error as IOError {
+                    return error
+                }
+            }
+            #expect(error?.operation == .connect)
+            #expect(error?.isConnectionRefused == true)
+        }
+
+        @Test(arguments: Host.allCases)
+        func endOfStreamIsAValueAndShutdownWriteDeliversIt(host: Host) async throws {
+            let (received, after) = try await host.run { () -> ([UInt8], [UInt8]?) in
+                let (listener, port) = try localListener()
+                defer { listener.close() }
+                let client = try await TCPStream.connect(host: "127.0.0.1", port: port)
+                let server = try await listener.accept()
+                try await client.write(Array("last words".utf8))
+                try client.shutdown(.write)
+                let bytes = try await server.readExactly(10)
+                let eof = try await server.read()
+                client.close()
+                server.close()
+                return (bytes, eof)
+            }
+            #expect(received == Array("last words".utf8))
+            #expect(after == nil)
+        }
+
+        @Test(arguments: Host.allCases)
+        func aPeerResetFailsAPendingReadWithECONNRESET(host: Host) async throws {
+            let error = try await host.run { () -> IOError? in
+                let (listener, port) = try localListener()
+                defer { listener.close() }
+                let client = try await TCPStream.connect(host: "127.0.0.1", port: port)
+                let server = try await listener.accept()
+                async let reading: IOError? = {
+                    do {
+                        _ = try await server.read()
+                        return nil
+                    } catch let error as IOError {
+                        return error
+                    }
+                }()
+                try await Task.sleep(for: .milliseconds(20))
+                try armReset(client)
+                client.close()
+                return try await reading
+            }
+            #expect(error?.isConnectionReset == true, "got \(String(describing: error))")
+        }
+
+        @Test(arguments: Host.allCases)
+        func writingToAResetPeerFailsWithEPIPEOrECONNRESET(host: Host) async throws {
+            let error = try await host.run { () -> IOError? in
+                let (listener, port) = try localListener()
+                defer { listener.close() }
+                let client = try await TCPStream.connect(host: "127.0.0.1", port: port)
+                let server = try await listener.accept()
+                try armReset(client)
+                client.close()
+                let chunk = [UInt8](repeating: 7, count: 64 * 1024)
+                do {
+                    for _ in 0..<1_000 { try await server.write(chunk) }
+                    return nil
+                } catch let error as IOError {
+                    return error
+                }
+            }
+            #expect(error.map { $0.isBrokenPipe || $0.isConnectionReset } == true, "got \(String(describing: error))")
+        }
+
+        @Test(arguments: Host.allCases)
+        func aCancelledReadThrowsAndLosesNoLaterData(host: Host) async throws {
+            let descriptorsBefore = await descriptorBaseline()
+            let (cancelled, later) = try await host.run { () -> (Bool, [UInt8]) in
+                let (listener, port) = try localListener()
+                defer { listener.close() }
+                let client = try await TCPStream.connect(host: "127.0.0.1", port: port)
+                let server = try await listener.accept()
+                defer {
+                    client.close()
+                    server.close()
+                }
+                let reader = Task { try await server.read() }
+                try await Task.sleep(for: .milliseconds(30))  // the read is in flight on an idle socket
+                reader.cancel()
+                let cancelled: Bool
+                do {
+                    _ = try await reader.value
+                    cancelled = false
+                } catch is CancellationError {
+                    cancelled = true
+                }
+                try await client.write(Array("after the cancel".utf8))
+                return (cancelled, try await server.readExactly(16))
+            }
+            #expect(cancelled)
+            #expect(later == Array("after the cancel".utf8))
+            await expectDescriptorsBack(to: descriptorsBefore)
+        }
+
+        @Test(arguments: Host.allCases)
+        func withTimeoutCancelsAReadAndTheStreamStaysUsable(host: Host) async throws {
+            let (timedOut, later) = try await host.run { () -> (Bool, [UInt8]) in
+                let (listener, port) = try localListener()
+                defer { listener.close() }
+                let client = try await TCPStream.connect(host: "127.0.0.1", port: port)
+                let server = try await listener.accept()
+                defer {
+                    client.close()
+                    server.close()
+                }
+                var timedOut = false
+                do {
+                    _ = try await withTimeout(.milliseconds(50)) { try await server.read() }
+                } catch is TimeoutError {
+                    timedOut = true
+                }
+                try await client.write([1, 2, 3])
+                return (timedOut, try await server.readExactly(3))
+            }
+            #expect(timedOut)
+            #expect(later == [1, 2, 3])
+        }
+
+        @Test(arguments: Host.allCases)
+        func closeEndsAReadInFlightWithClosed(host: Host) async throws {
+            let descriptorsBefore = await descriptorBaseline()
+            let error = try await host.run { () -> IOError? in
+                let (listener, port) = try localListener()
+                defer { listener.close() }
+                let client = try await TCPStream.connect(host: "127.0.0.1", port: port)
+                defer { client.close() }
+                let server = try await listener.accept()
+                let reader = Task { () -> IOError? in
+                    do {
+                        _ = try await server.read()
+                        return nil
+                    } catch let error as IOError {
+                        return error
+                    }
+                }
+                try await Task.sleep(for: .milliseconds(20))
+                server.close()
+                server.close()  // a second close does nothing
+                return try await reader.value
+            }
+            #expect(error?.kind == .closed)
+            await expectDescriptorsBack(to: descriptorsBefore)
+        }
+
+        @Test func aSecondConcurrentReaderIsRefusedNotCorrupted() async throws {
+            let error = try await Host.twoWorkers.run { () -> IOError? in
+                let (listener, port) = try localListener()
+                defer { listener.close() }
+                let client = try await TCPStream.connect(host: "127.0.0.1", port: port)
+                let server = try await listener.accept()
+                defer {
+                    client.close()
+                    server.close()
+                }
+                let first = Task { try await server.read() }
+                try await Task.sleep(for: .milliseconds(20))
+                do {
+                    _ = try await server.read()
+                    return nil
+                } catch let error as IOError {
+                    first.cancel()
+                    _ = try? await first.value
+                    return error
+                }
+            }
+            #expect(error?.kind == .concurrentUse)
+        }
+
+        @Test func operationsFromAPlainTaskRunOnTheIOLoop() async throws {
+            // No Spindle executor here: the requests are performed on the process's I/O loop.
+            let (listener, port) = try localListener()
+            defer { listener.close() }
+            let echoed = try await bounded(20, "plain-task echo") { () -> [UInt8] in
+                async let accepted = listener.accept()
+                let client = try await TCPStream.connect(host: "127.0.0.1", port: port)
+                let server = try await accepted
+                defer {
+                    client.close()
+                    server.close()
+                }
+                try await client.write([9, 8, 7])
+                try await server.write(try await server.readExactly(3))
+                return try await client.readExactly(3)
+            }
+            #expect(echoed == [9, 8, 7])
+        }
+
+        @Test(arguments: Host.allCases)
+        func unixDomainStreamsEcho(host: Host) async throws {
+            let path = "/tmp/spindle-test-\(getpid())-\(host).sock"
+            let echoed = try await host.run { () -> [UInt8] in
+                let listener = try UnixListener.bind(path: path)
+                defer { listener.close() }
+                async let accepted = listener.accept()
+                let client = try await UnixStream.connect(path: path)
+                let server = try await accepted
+                defer {
+                    client.close()
+                    server.close()
+                }
+                let message = pattern(100_000, seed: 5)
+                async let sent: Void = client.write(message)
+                let received = try await server.readExactly(message.count)
+                try await sent
+                try await server.write(received)
+                return try await client.readExactly(message.count)
+            }
+            #expect(echoed == pattern(100_000, seed: 5))
+            #expect(access(path, F_OK) != 0, "close removes the socket file")
+        }
+
+        @Test(arguments: Host.allCases)
+        func udpDatagramsRoundTrip(host: Host) async throws {
+            let (reply, senderPort, expectedPort) = try await host.run { () -> ([UInt8], Int, Int) in
+                let a = try UDPSocket.bind(host: "127.0.0.1", port: 0)
+                let b = try UDPSocket.bind(host: "127.0.0.1", port: 0)
+                defer {
+                    a.close()
+                    b.close()
+                }
+                try await a.send(Array("ping".utf8), to: try b.localAddress)
+                let (bytes, sender) = try await b.receive()
+                try await b.send(bytes + Array("!".utf8), to: sender)
+                let (reply, _) = try await a.receive()
+                return (reply, sender.port, try a.localAddress.port)
+            }
+            #expect(reply == Array("ping!".utf8))
+            #expect(senderPort == expectedPort)
+        }
+
+        @Test func aSixtyFourMebibyteFileRoundTripsWithItsChecksum() async throws {
+            let path = "/tmp/spindle-test-\(getpid())-big.bin"
+            defer { unlink(path) }
+            let size = 64 * 1024 * 1024
+            let (written, read, reportedSize) = try await Host.twoWorkers.run(120) { () -> (UInt64, UInt64, UInt64) in
+                var bytes = [UInt8](repeating: 0, count: size)
+                var state: UInt64 = 0x1234_5678
+                for i in 0..<size {
+                    state = state &* 6364136223846793005 &+ 1442695040888963407
+                    bytes[i] = UInt8(truncatingIfNeeded: state >> 33)
+                }
+                let file = try await File.open(path, options: [.write, .create, .truncate])
+                try await file.write(bytes, at: 0)
+                try await file.sync()
+                file.close()
+                let back = try await File.readAll(path)
+                let opened = try await File.open(path)
+                defer { opened.close() }
+                return (fnv1a(bytes), fnv1a(back), try await opened.size())
+            }
+            #expect(written == read)
+            #expect(reportedSize == UInt64(size))
+        }
+
+        @Test func fileErrorsAreTyped() async throws {
+            let error = try await Host.oneWorker.run { () -> IOError? in
+                do {
+                    _ = try await File.open("/nonexistent/spindle/file")
+                    return nil
+                } catch let error as IOError {
+                    return error
+                }
+            }
+            #expect(error?.operation == .open)
+            #expect(error?.errno == ENOENT)
+        }
+
+        @Test func positionalReadsAndWritesLandWhereAsked() async throws {
+            let path = "/tmp/spindle-test-\(getpid())-positional.bin"
+            defer { unlink(path) }
+            let result = try await Host.eventLoop.run { () -> ([UInt8], [UInt8]) in
+                let file = try await File.open(path, options: [.read, .write, .create, .truncate])
+                defer { file.close() }
+                try await file.write([1, 2, 3, 4, 5, 6], at: 0)
+                try await file.write([9, 9], at: 2)
+                let all = try await file.read(at: 0, count: 100)
+                let middle = try await file.read(at: 3, count: 2)
+                return (all, middle)
+            }
+            #expect(result.0 == [1, 2, 9, 9, 5, 6])
+            #expect(result.1 == [9, 5])
+        }
+
+        @Test func badAddressesAreTypedErrors() throws {
+            #expect(throws: IOError.self) { try SocketAddress(host: "127.0.0.1", port: 70_000) }
+            #expect(throws: IOError.self) { try SocketAddress(host: "no.such.host.invalid", port: 1) }
+            #expect(throws: IOError.self) { try SocketAddress(unixPath: String(repeating: "x", count: 200)) }
+            let (listener, port) = try localListener()
+            defer { listener.close() }
+            let error = #expect(throws: IOError.self) {
+                try TCPListener.bind(host: "127.0.0.1", port: port, reuseAddress: false)
+            }
+            #expect(error?.errno == EADDRINUSE)
+        }
+    }
+}
+
+func fnv1a(_ bytes: [UInt8]) -> UInt64 {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+    return hash
+}
