@@ -7,6 +7,8 @@ let package = Package(
         .library(name: "Spindle", targets: ["Spindle"]),
         .executable(name: "spindle-default-executor", targets: ["spindle-default-executor"]),
         .executable(name: "spindle-readme-examples", targets: ["spindle-readme-examples"]),
+        .executable(name: "spindle-echo", targets: ["spindle-echo"]),
+        .executable(name: "spindle-http", targets: ["spindle-http"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -33,10 +35,25 @@ let package = Package(
             dependencies: ["Spindle"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
+        .target(
+            name: "ExampleSupport",
+            dependencies: ["Spindle"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .executableTarget(
+            name: "spindle-echo",
+            dependencies: ["Spindle", "ExampleSupport"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .executableTarget(
+            name: "spindle-http",
+            dependencies: ["Spindle", "ExampleSupport"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
         .testTarget(
             name: "SpindleTests",
             dependencies: [
-                "Spindle", "spindle-default-executor", "spindle-readme-examples",
+                "Spindle", "spindle-default-executor", "spindle-readme-examples", "spindle-echo", "spindle-http",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]

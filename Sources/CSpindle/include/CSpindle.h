@@ -49,6 +49,20 @@ static inline int spindle_ring_has_completions(struct io_uring *ring) {
 #endif
 }
 
+/// Starts watching signal `signo` (sigaction with a handler that counts it and writes the
+/// process's signal eventfd). Returns that eventfd, or -errno.
+int32_t spindle_signal_watch(int32_t signo);
+
+/// How many times `signo` arrived since the last call (resets the count).
+uint32_t spindle_signal_take(int32_t signo);
+
+/// Socket constants: glibc declares them as enum values plus same-named macros, which Swift
+/// sees differently through Glibc and through this module; these are unambiguous.
+static inline int spindle_sock_stream(void) { return SOCK_STREAM; }
+static inline int spindle_sock_dgram(void) { return SOCK_DGRAM; }
+static inline int spindle_sock_cloexec(void) { return SOCK_CLOEXEC; }
+static inline int spindle_msg_nosignal(void) { return MSG_NOSIGNAL; }
+
 /// IOSQE_* flags are macros Swift cannot import.
 static inline uint32_t spindle_iosqe_cqe_skip_success(void) { return IOSQE_CQE_SKIP_SUCCESS; }
 

@@ -60,7 +60,7 @@ final class Acceptor: CompletionSink, @unchecked Sendable {
             let completion: IOCompletion
             do {
                 completion = try await IOSubmission.perform { sqe in
-                    io_uring_prep_accept(sqe, fd, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
+                    io_uring_prep_accept(sqe, fd, nil, nil, Sockets.closeOnExec)
                 }
             } catch {
                 descriptor.end()
@@ -142,7 +142,7 @@ final class Acceptor: CompletionSink, @unchecked Sendable {
             return
         }
         let userData = IOSubmission.startMultishot(on: ring, sink: self) { sqe in
-            spindle_prep_multishot_accept(sqe, fd, Int32(SOCK_CLOEXEC.rawValue))
+            spindle_prep_multishot_accept(sqe, fd, Sockets.closeOnExec)
         }
         state.withLock { state in
             if state.armed?.ring === ring { state.armed = (ring, userData) }

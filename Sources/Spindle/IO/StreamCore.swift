@@ -11,6 +11,7 @@
 // with acquire-release exchanges: the next reader sees the buffer as the previous one left it);
 // a second concurrent reader gets `IOError.Kind.concurrentUse` rather than a corrupted buffer.
 
+import CSpindle
 import CURing
 import Glibc
 import Synchronization
@@ -106,7 +107,7 @@ final class StreamCore: @unchecked Sendable {
                 let start = buffer + offset
                 let length = count - offset
                 let completion = try await IOSubmission.perform { sqe in
-                    io_uring_prep_send(sqe, fd, start, length, Int32(MSG_NOSIGNAL))
+                    io_uring_prep_send(sqe, fd, start, length, Sockets.noSignal)
                 }
                 let result = completion.result
                 if result > 0 {
@@ -163,9 +164,10 @@ public enum ShutdownDirection: Sendable {
 
 /// Socket helpers shared by the listener and connect paths.
 enum Sockets {
-    static let stream = Int32(SOCK_STREAM.rawValue)
-    static let datagram = Int32(SOCK_DGRAM.rawValue)
-    static let closeOnExec = Int32(SOCK_CLOEXEC.rawValue)
+    static let stream = spindle_sock_stream()
+    static let datagram = spindle_sock_dgram()
+    static let closeOnExec = spindle_sock_cloexec()
+    static let noSignal = spindle_msg_nosignal()
 
     /// A new close-on-exec socket, owned by the caller.
     static func make(family: Int32, type: Int32) throws(IOError) -> Int32 {

@@ -39,13 +39,13 @@ public final class TCPStream: Sendable {
         if let timeout {
             do {
                 fd = try await withTimeout(timeout) {
-                    try await Sockets.connect(to: address, type: Int32(SOCK_STREAM.rawValue))
+                    try await Sockets.connect(to: address, type: Sockets.stream)
                 }
             } catch is TimeoutError {
                 throw IOError(.connect, errno: ETIMEDOUT)
             }
         } else {
-            fd = try await Sockets.connect(to: address, type: Int32(SOCK_STREAM.rawValue))
+            fd = try await Sockets.connect(to: address, type: Sockets.stream)
         }
         return TCPStream(fd: fd)
     }
@@ -138,7 +138,7 @@ public final class TCPListener: Sendable {
         reuseAddress: Bool = true, reusePort: Bool = false
     ) throws -> TCPListener {
         let fd = try Sockets.listen(
-            at: address, type: Int32(SOCK_STREAM.rawValue), backlog: backlog,
+            at: address, type: Sockets.stream, backlog: backlog,
             reuseAddress: reuseAddress, reusePort: reusePort)
         return TCPListener(fd: fd)
     }

@@ -51,7 +51,7 @@ public final class UDPSocket: Sendable {
         message.iovec.pointee.iov_len = bytes.count
         let result = try await descriptor.using(.send) { fd in
             try await IOSubmission.perform { sqe in
-                io_uring_prep_sendmsg(sqe, fd, message.header, UInt32(MSG_NOSIGNAL))
+                io_uring_prep_sendmsg(sqe, fd, message.header, UInt32(Sockets.noSignal))
             }.result
         }
         if result >= 0 { return Int(result) }

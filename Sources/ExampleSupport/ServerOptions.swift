@@ -1,0 +1,122 @@
+// What the example servers share: their command line and their life cycle (bind, serve until
+// SIGINT or SIGTERM, then stop accepting, cancel the connections and exit).
+
+import Glibc
+import Spindle
+
+/// `--host H --port P (--workers N | --event-loop) [--max-open-files N]`.
+public struct ServerOptions: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    public var workers: Int? = nil
+    public var eventLoop = false
+    /// Lowers RLIMIT_NOFILE (used by the tests to exhaust descriptors on purpose).
+    public var maxOpenFiles: Int? = nil
+
+    public init(arguments: [String], defaultPort: Int) throws {
+        port = defaultPort
+        var rest = arguments.dropFirst()
+        func value(_ flag: String) throws -> String {
+            guard let value = rest.popFirst() else { throw UsageError(message: "\(flag) needs a value") }
+            return value
+        }
+        while let flag = rest.popFirst() {
+            switch flag {
+            case "--host": host = try value(flag)
+            case "--port":
+                guard let number = Int(try value(flag)), (0...65535).contains(number) else {
+                    throw UsageError(message: "--port needs a number from 0 to 65535")
+                }
+                port = number
+            case "--workers":
+                guard let number = Int(try value(flag)), number >= 1 else {
+                    throw UsageError(message: "--workers needs a number of at least 1")
+                }
+                workers = number
+            case "--event-loop": eventLoop = true
+            case "--max-open-files":
+                guard let number = Int(try value(flag)), number >= 8 else {
+                    throw UsageError(message: "--max-open-files needs a number of at least 8")
+                }
+                maxOpenFiles = number
+            case "--help", "-h":
+                throw UsageError(message: "")
+            default:
+                throw UsageError(message: "unknown option \(flag)")
+            }
+        }
+        if eventLoop && workers != nil { throw UsageError(message: "--workers and --event-loop exclude each other") }
+    }
+}
+
+public struct UsageError: Error, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
+}
+
+/// Parses the options, then serves with `serve` on the runtime they choose until SIGINT or
+/// SIGTERM. Prints `listening on ADDRESS` once the listener is bound (tests wait for it).
+/// Exits the process with status 2 on a usage error and 1 on a failure.
+public func runServer(
+    name: String, defaultPort: Int, _ serve: @escaping @Sendable (TCPListener) async -> Void
+) -> Never {
+    let options: ServerOptions
+    do {
+        options = try ServerOptions(arguments: CommandLine.arguments, defaultPort: defaultPort)
+    } catch {
+        print("\(error)\nusage: \(name) [--host H] [--port P] [--workers N | --event-loop]")
+        exit(2)
+    }
+    if let limit = options.maxOpenFiles {
+        var value = rlimit(rlim_cur: rlim_t(limit), rlim_max: rlim_t(limit))
+        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &value)
+    }
+    let body: @Sendable () async throws -> Void = {
+        try Signals.watch([SIGINT, SIGTERM])
+        let listener = try TCPListener.bind(host: options.host, port: options.port)
+        print("\(name) listening on \(try listener.localAddress)")
+        fflush(nil)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await serve(listener) }
+            let signal = try await Signals.wait(for: [SIGINT, SIGTERM])
+            print("\(name) received signal \(signal), stopping")
+            fflush(nil)
+            listener.close()
+            group.cancelAll()
+            try await group.waitForAll()
+        }
+    }
+    do {
+        if options.eventLoop {
+            try EventLoop.runBlocking(gracePeriod: .seconds(2), body)
+        } else {
+            try Runtime.runBlocking(workers: options.workers, gracePeriod: .seconds(2), body)
+        }
+    } catch {
+        print("\(name): \(error)")
+        fflush(nil)
+        exit(1)
+    }
+    print("\(name) stopped")
+    fflush(nil)
+    exit(0)
+}
+
+/// Accepts connections until the listener closes, each served by `handle` in a child task
+/// (children inherit the runtime; cancelling the caller cancels them all).
+public func acceptLoop(
+    _ listener: TCPListener, _ handle: @escaping @Sendable (TCPStream) async -> Void
+) async {
+    await withDiscardingTaskGroup { group in
+        do {
+            for try await connection in listener.connections {
+                group.addTask {
+                    defer { connection.close() }
+                    await handle(connection)
+                }
+            }
+        } catch {
+            // Cancelled (shutdown) or a listener error: stop accepting.
+        }
+    }
+}
