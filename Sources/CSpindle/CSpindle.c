@@ -66,6 +66,11 @@ int32_t spindle_signal_watch(int32_t signo) {
     action.sa_flags = SA_RESTART;
     action.sa_handler = spindle_signal_handler;
     int result = sigaction(signo, &action, NULL);
+    // Let at least the calling thread take it, should it have inherited a mask that blocks it.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, signo);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
     int fd = spindle_signal_eventfd;
     pthread_mutex_unlock(&spindle_signal_lock);
     return result == 0 ? fd : -errno;

@@ -68,7 +68,7 @@ enum HTTPServer {
             var output: [UInt8] = []
             var close = false
             while let end = headEnd(buffer, from: start) {
-                guard let request = parse(buffer[start..<end]) else {
+                guard end - start <= maxHeadBytes, let request = parse(buffer[start..<end]) else {
                     output += badRequest
                     close = true
                     break

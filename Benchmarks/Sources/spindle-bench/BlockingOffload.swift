@@ -28,7 +28,7 @@ enum BlockingOffload {
             switch runtime {
             case .spindle, .eventloop: self = .toThread
             case .swiftDefault: self = .dispatchUtility
-            case .swiftNIO: self = .nioThreadPool
+            case .swiftNIO, .hummingbird: self = .nioThreadPool
             case .floor: self = .sharedPool
             }
         }

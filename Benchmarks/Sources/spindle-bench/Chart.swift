@@ -1,6 +1,6 @@
-// An SVG bar chart of every ratio against swift-default: one group of bars per workload, one
-// bar per configuration, on a log2 axis centred on 1x so that "2x faster" and "2x slower" are
-// bars of the same length up and down.
+// An SVG bar chart of every ratio against the workload's baseline (swift-default; hummingbird for
+// W8, swift-nio for W9): one group of bars per workload, one bar per configuration, on a log2
+// axis centred on 1x so that "2x better" and "2x worse" are bars of the same length up and down.
 
 import Foundation
 
@@ -14,11 +14,19 @@ struct Chart {
         .swiftDefault: ["#bbbbbb", "#777777"],
         .swiftNIO: ["#f2b36b", "#c46a12", "#7a3e05"],
         .floor: ["#c49bd6"],
+        .hummingbird: ["#e89bb5", "#b03a6a"],
     ]
 
-    /// Configurations drawn as bars: swift-default is the 1x line itself.
+    /// Configurations drawn as bars: those measured in some workload whose baseline (the 1x
+    /// line itself) they are not.
     private var configurations: [Configuration] {
-        driver.configurations.filter { $0.runtime != .swiftDefault }
+        driver.configurations.filter { configuration in
+            driver.workloads.contains { drawn($0, configuration) }
+        }
+    }
+
+    private func drawn(_ workload: WorkloadID, _ configuration: Configuration) -> Bool {
+        workload.runs(on: configuration.runtime) && workload.baseline != configuration.runtime
     }
 
     private func color(_ configuration: Configuration) -> String {
@@ -38,8 +46,10 @@ struct Chart {
         let high = max(2, (ratios.map { log2($0) }.max() ?? 0).rounded(.up))
 
         let left = 60.0, top = 70.0, plotHeight = 300.0, barWidth = 14.0, gap = 26.0
-        let groupWidth = Double(max(bars.count, 1)) * barWidth + gap
-        let width = left + Double(workloads.count) * groupWidth + 20
+        // At least wide enough for the workload's name under the group.
+        let groupWidth = max(Double(max(bars.count, 1)) * barWidth + gap, 90)
+        // Wide enough for the title lines and the legend when few workloads are drawn.
+        let width = max(left + Double(workloads.count) * groupWidth + 20, 900)
         let height = top + plotHeight + 60
         func y(_ exponent: Double) -> Double { top + (high - exponent) / (high - low) * plotHeight }
 
@@ -47,9 +57,10 @@ struct Chart {
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" "
                 + "font-family=\"sans-serif\" font-size=\"11\">",
             "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>",
-            text(left, 18, "Spindle vs swift-default at the same thread count (\(driver.quick ? "quick" : "full") sizes, "
+            text(left, 18, "Spindle vs each workload's baseline at the same thread count (\(driver.quick ? "quick" : "full") sizes, "
                 + "median of \(driver.reps))", size: 14, weight: "bold"),
-            text(left, 34, "bar = swift-default / runtime (log scale): above 1x is better; ✕ = failed", size: 11),
+            text(left, 34, "bar = times better than the baseline, \(Report.baselines(workloads)) (log scale): "
+                + "above 1x is better; ✕ = failed", size: 11),
         ]
         // Legend.
         var legendX = left
@@ -72,6 +83,7 @@ struct Chart {
             for (barIndex, bar) in bars.enumerated() {
                 let key = ResultKey(workload: workload, configuration: bar)
                 let x = groupX + Double(barIndex) * barWidth
+                if !drawn(workload, bar) { continue }
                 if results.failures[key] != nil {
                     svg.append(text(x + barWidth / 2, y(0) - 3, "✕", anchor: "middle", size: 12, fill: "#c00000"))
                     continue

@@ -34,7 +34,7 @@ struct Child {
         } catch {
             return fail("cannot start \(runtime.rawValue): \(error)")
         }
-        let context = WorkloadContext(runtime: runtime, executor: host.executor, sizes: sizes)
+        let context = WorkloadContext(runtime: runtime, threads: threads, executor: host.executor, sizes: sizes)
         let workload = self.workload
         let outcome = blockOn(executor: host.executor) { try await workload.run(context) }
         switch outcome {
@@ -88,7 +88,7 @@ struct Host: Sendable {
             let floor = FloorExecutor()
             executor = floor
             stop = { floor.shutdown() }
-        case .swiftDefault, .swiftNIO:
+        case .swiftDefault, .swiftNIO, .hummingbird:
             executor = nil
             stop = {}
         }

@@ -41,14 +41,16 @@ struct Results: Sendable {
         return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
     }
 
-    /// swift-default's median divided by this key's median (every metric is lower-is-better).
+    /// How many times better than the workload's baseline at the same thread count this key's
+    /// median is: baseline / value for lower-is-better metrics, value / baseline for throughputs.
     func ratio(_ key: ResultKey) -> Double? {
+        let workload = key.workload
         let baseline = ResultKey(
-            workload: key.workload,
-            configuration: Configuration(runtime: .swiftDefault, threads: key.configuration.threads))
-        guard let base = median(baseline, key.workload.metric),
-              let value = median(key, key.workload.metric), value > 0 else { return nil }
-        return base / value
+            workload: workload,
+            configuration: Configuration(runtime: workload.baseline, threads: key.configuration.threads))
+        guard let base = median(baseline, workload.metric), let value = median(key, workload.metric),
+              base > 0, value > 0 else { return nil }
+        return workload.higherIsBetter ? value / base : base / value
     }
 
     /// The RESULT line of this key with the median of each metric.
@@ -71,13 +73,19 @@ struct Driver: Sendable {
     let quick: Bool
     let timeout: Double
 
-    /// Runtime x threads, without single-threaded runtimes at more than one thread.
+    /// Runtime x threads, without single-threaded runtimes at more than one thread, and without
+    /// runtimes that none of the selected workloads runs on.
     var configurations: [Configuration] {
-        runtimes.flatMap { runtime in
+        runtimes.filter { runtime in workloads.contains { $0.runs(on: runtime) } }.flatMap { runtime in
             threadCounts.compactMap { threads in
                 runtime.isSingleThreaded && threads != 1 ? nil : Configuration(runtime: runtime, threads: threads)
             }
         }
+    }
+
+    /// The configurations `workload` is measured in.
+    func configurations(for workload: WorkloadID) -> [Configuration] {
+        configurations.filter { workload.runs(on: $0.runtime) }
     }
 
     func run() -> Results {
@@ -92,8 +100,12 @@ struct Driver: Sendable {
             note("no --threads 1: eventloop and floor are not measured")
         }
         for workload in workloads {
+            let missing = runtimes.filter { !workload.runs(on: $0) }
+            if !missing.isEmpty {
+                note("\(workload.rawValue) has no implementation on \(missing.map(\.rawValue).joined(separator: ", ")): skipped")
+            }
             for rep in 1...reps {
-                for configuration in configurations {
+                for configuration in configurations(for: workload) {
                     let key = ResultKey(workload: workload, configuration: configuration)
                     if results.failures[key] != nil { continue }
                     if rep > Self.longRunReps, let first = firstRunSeconds[key], first >= Self.longRunSeconds { continue }
@@ -157,8 +169,15 @@ struct Driver: Sendable {
 
     private func childEnvironment(_ key: ResultKey) -> [String: String] {
         var environment = ProcessInfo.processInfo.environment
-        if key.configuration.runtime == .swiftNIO {
+        switch key.configuration.runtime {
+        case .swiftNIO:
             environment["NIO_SINGLETON_GROUP_LOOP_COUNT"] = String(key.configuration.threads)
+        case .hummingbird:
+            environment["NIO_SINGLETON_GROUP_LOOP_COUNT"] = String(key.configuration.threads)
+            // Its default logger's level; keeps "server started" lines out of the driver's output.
+            if environment["LOG_LEVEL"] == nil { environment["LOG_LEVEL"] = "warning" }
+        default:
+            break
         }
         return environment
     }

@@ -1,6 +1,7 @@
 // Command line. Without `--child` this is the driver, which runs every measurement in a fresh
 // child process (itself, re-executed with the hidden `--child` flag and exactly one workload,
-// runtime and thread count), then reports medians.
+// runtime and thread count), then reports medians. With the hidden `--echo-client PORT` it is
+// W9's load, started by the child that runs the echo server.
 
 import ArgumentParser
 
@@ -8,16 +9,17 @@ import ArgumentParser
 struct SpindleBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spindle-bench",
-        abstract: "Compare Spindle with Swift's default executor, SwiftNIO and a trivial executor.",
+        abstract: "Compare Spindle with Swift's default executor, SwiftNIO, Hummingbird and a trivial executor.",
         discussion: """
-            Each measurement runs in a fresh child process. Ratios are swift-default's value \
-            divided by the runtime's value at the same thread count: above 1 is better.
+            Each measurement runs in a fresh child process. Ratios compare a runtime with the \
+            workload's baseline at the same thread count (swift-default; hummingbird for W8, \
+            swift-nio for W9): above 1 is better.
             """)
 
-    @Option(help: "Comma-separated workload ids (W1,W2,W3,W4,W5,W6,W10,W11).")
+    @Option(help: "Comma-separated workload ids (W1,W2,W3,W4,W5,W6,W7,W8,W9,W10,W11).")
     var workloads = WorkloadID.allCases.map(\.rawValue).joined(separator: ",")
 
-    @Option(help: "Comma-separated runtimes (spindle,eventloop,swift-default,swift-nio,floor).")
+    @Option(help: "Comma-separated runtimes (spindle,eventloop,swift-default,swift-nio,floor,hummingbird).")
     var runtimes = RuntimeKind.allCases.map(\.rawValue).joined(separator: ",")
 
     @Option(help: "Comma-separated thread counts. eventloop and floor run only at 1.")
@@ -44,6 +46,12 @@ struct SpindleBench: ParsableCommand {
     @Flag(help: .hidden)
     var calibrateCPU = false
 
+    @Option(help: .hidden)
+    var echoClient: Int?
+
+    @Option(help: .hidden)
+    var echoSeconds = 10
+
     func validate() throws {
         _ = try selectedWorkloads()
         _ = try selectedRuntimes()
@@ -57,6 +65,10 @@ struct SpindleBench: ParsableCommand {
     }
 
     func run() throws {
+        if let echoClient {
+            try EchoClient.main(port: echoClient, seconds: echoSeconds)
+            return
+        }
         if calibrateCPU {
             print("iterations per ms: \(CPUWork.calibrate()) (compiled in: \(CPUWork.iterationsPerMillisecond))")
             return

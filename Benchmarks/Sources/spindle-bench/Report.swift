@@ -1,6 +1,6 @@
 // Turning results into a readable table (stdout) and a Markdown file: medians, spread, ratios
-// against swift-default at the same thread count, W6's multi-thread speedups, and the median
-// RESULT lines.
+// against each workload's baseline at the same thread count (swift-default; hummingbird for W8,
+// swift-nio for W9), W6's multi-thread speedups, and the median RESULT lines.
 
 import Foundation
 
@@ -10,7 +10,14 @@ struct Report {
     let arguments: [String]
 
     static let ratioExplanation =
-        "ratio = swift-default's median / this median, at the same thread count; above 1 is better than swift-default"
+        "ratio = how many times better this median is than the workload's baseline at the same thread count "
+        + "(baseline / median; median / baseline for throughputs); above 1 is better than the baseline"
+
+    /// "W7 timers: total_ms (lower is better; ratio vs swift-default)".
+    static func heading(_ workload: WorkloadID) -> String {
+        "\(workload.rawValue) \(workload.name): \(workload.metric) "
+            + "(\(workload.higherIsBetter ? "higher" : "lower") is better; ratio vs \(workload.baseline.rawValue))"
+    }
 
     var command: String {
         (["swift run -c release --package-path Benchmarks spindle-bench"] + arguments).joined(separator: " ")
@@ -31,10 +38,11 @@ struct Report {
         var lines = ["", "spindle-bench: \(summary)", Self.ratioExplanation]
         for workload in driver.workloads {
             lines.append("")
-            lines.append("\(workload.rawValue) \(workload.name): \(workload.metric)")
-            lines.append(row(["runtime", "threads", "runs", "median", "min", "max", "ratio"]))
-            for configuration in driver.configurations {
-                lines.append(row(cells(ResultKey(workload: workload, configuration: configuration))))
+            lines.append(Self.heading(workload))
+            let titles = columns(workload)
+            lines.append(row(titles, columns: titles.count))
+            for configuration in driver.configurations(for: workload) {
+                lines.append(row(cells(ResultKey(workload: workload, configuration: configuration)), columns: titles.count))
             }
         }
         let speedups = speedupLines()
@@ -48,8 +56,15 @@ struct Report {
         return lines.joined(separator: "\n")
     }
 
-    private func row(_ cells: [String]) -> String {
-        let widths = [16, 8, 5, 12, 12, 12, 9]
+    /// The column titles: runtime, threads, runs, median, min, max, ratio, then the median of
+    /// the workload's second metric if it has one.
+    private func columns(_ workload: WorkloadID) -> [String] {
+        ["runtime", "threads", "runs", "median", "min", "max", "ratio"] + (workload.secondaryMetric.map { [$0] } ?? [])
+    }
+
+    /// The first `columns` cells padded to their widths, then any others (a failure).
+    private func row(_ cells: [String], columns: Int) -> String {
+        let widths = Array([16, 8, 5, 12, 12, 12, 9, 16].prefix(columns))
         return "  " + zip(cells, widths).enumerated().map { index, pair in
             let (cell, width) = pair
             let padding = String(repeating: " ", count: max(0, width - cell.count))
@@ -57,7 +72,7 @@ struct Report {
         }.joined(separator: " ") + (cells.count > widths.count ? "  " + cells[widths.count...].joined(separator: " ") : "")
     }
 
-    /// runtime, threads, runs, median, min, max, ratio, then the failure if there was one.
+    /// The cells of `columns`, then the failure if there was one.
     private func cells(_ key: ResultKey) -> [String] {
         let configuration = key.configuration
         let values = results.values(key, key.workload.metric)
@@ -66,6 +81,9 @@ struct Report {
             ? ["-", "-", "-", "-"]
             : [number(results.median(key, key.workload.metric)!), number(values.min()!), number(values.max()!),
                results.ratio(key).map { String(format: "%.2fx", $0) } ?? "-"]
+        if let secondary = key.workload.secondaryMetric {
+            tail.append(results.median(key, secondary).map(number) ?? "-")
+        }
         if let failure = results.failures[key] { tail.append("FAILED: \(failure)") }
         return head + tail
     }
@@ -90,9 +108,20 @@ struct Report {
         return ["W6 speedup of \(most) threads over 1 (total_ms x1 / x\(most)): " + parts.joined(separator: ", ")]
     }
 
+    /// "swift-default (W1-W7, W10, W11), hummingbird (W8), swift-nio (W9)" for `workloads`.
+    static func baselines(_ workloads: [WorkloadID]) -> String {
+        var order: [RuntimeKind] = []
+        var ids: [RuntimeKind: [String]] = [:]
+        for workload in workloads {
+            if ids[workload.baseline] == nil { order.append(workload.baseline) }
+            ids[workload.baseline, default: []].append(workload.rawValue)
+        }
+        return order.map { "\($0.rawValue) (\(ids[$0]!.joined(separator: ", ")))" }.joined(separator: ", ")
+    }
+
     func medianLines() -> [String] {
         driver.workloads.flatMap { workload in
-            driver.configurations.compactMap { results.medianLine(ResultKey(workload: workload, configuration: $0)) }
+            driver.configurations(for: workload).compactMap { results.medianLine(ResultKey(workload: workload, configuration: $0)) }
         }
     }
 
@@ -110,7 +139,10 @@ struct Report {
             "- Run: \(summary); every measurement in a fresh child process",
             "- \(Self.ratioExplanation)",
             "",
-            "## Ratios vs swift-default",
+            "## Ratios vs each workload's baseline",
+            "",
+            "Baselines: " + Self.baselines(driver.workloads) + ". An empty cell: the workload has no "
+                + "implementation on that runtime.",
             "",
         ]
         let configurations = driver.configurations
@@ -118,6 +150,7 @@ struct Report {
         lines.append("|---|---|" + configurations.map { _ in "---:|" }.joined())
         for workload in driver.workloads {
             let ratios = configurations.map { configuration -> String in
+                if !workload.runs(on: configuration.runtime) { return "" }
                 let key = ResultKey(workload: workload, configuration: configuration)
                 if results.failures[key] != nil { return "failed" }
                 return results.ratio(key).map { String(format: "%.2f", $0) } ?? "-"
@@ -133,13 +166,18 @@ struct Report {
         lines.append("## Medians")
         for workload in driver.workloads {
             lines.append("")
-            lines.append("### \(workload.rawValue) \(workload.name): \(workload.metric)")
+            lines.append("### " + Self.heading(workload))
             lines.append("")
-            lines.append("| runtime | threads | runs | median | min | max | ratio |")
-            lines.append("|---|---:|---:|---:|---:|---:|---:|")
-            for configuration in configurations {
+            let titles = columns(workload)
+            lines.append("| " + titles.joined(separator: " | ") + " |")
+            lines.append("|---|" + titles.dropFirst().map { _ in "---:|" }.joined())
+            for configuration in driver.configurations(for: workload) {
                 var cells = cells(ResultKey(workload: workload, configuration: configuration))
-                if cells.count > 7 { cells[6] += " " + cells[7...].joined(separator: " "); cells.removeLast(cells.count - 7) }
+                let count = titles.count
+                if cells.count > count {
+                    cells[count - 1] += " " + cells[count...].joined(separator: " ")
+                    cells.removeLast(cells.count - count)
+                }
                 lines.append("| " + cells.joined(separator: " | ") + " |")
             }
         }

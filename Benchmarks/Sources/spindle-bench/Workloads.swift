@@ -7,10 +7,12 @@
 // throws, and the child exits non-zero.
 
 import AsyncAlgorithms
+import Glibc
 import Spindle
 
 struct WorkloadContext: Sendable {
     let runtime: RuntimeKind
+    let threads: Int
     let executor: (any TaskExecutor)?
     let sizes: Sizes
 }
@@ -26,6 +28,12 @@ struct WorkloadFailure: Error, CustomStringConvertible {
 
 func check(_ condition: Bool, _ message: @autoclosure () -> String) throws {
     if !condition { throw WorkloadFailure(description: message()) }
+}
+
+/// Writes one line on stderr, which the driver shows as it comes.
+func printError(_ message: String) {
+    let line = Array((message + "\n").utf8)
+    _ = line.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
 }
 
 extension Duration {
@@ -58,6 +66,9 @@ extension WorkloadID {
             depth: sizes.chainDepth, repeats: sizes.chainRepeats, executor: context.executor)
         case .w5: return try await SchedulingWorkloads.skynet(leaves: sizes.skynetLeaves)
         case .w6: return try await UnbalancedCPU.run(tasks: sizes.cpuTasks)
+        case .w7: return try await Timers.run(tasks: sizes.timerTasks, executor: context.executor)
+        case .w8: return try await HTTPPlaintext.run(context)
+        case .w9: return try await TCPEcho.run(context)
         case .w10: return try await BlockingOffload.run(
             jobs: sizes.offloadJobs, runtime: context.runtime, executor: context.executor)
         case .w11: return try await IdleTasksMemory.run(tasks: sizes.idleTasks, executor: context.executor)

@@ -60,6 +60,7 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
     /// - Throws: ``SpindleError/ioUringUnavailable(errno:reason:)`` when the kernel refuses
     ///   io_uring; ``SpindleError/threadCreationFailed(errno:)``.
     public init(name: String = "spindle-loop") throws(SpindleError) {
+        DispatchWarmUp.ensure()
         let started = Gate()
         let failure = Lock<SpindleError?>(nil)
         thread = try OSThread.spawn(name: name) { [self] in
@@ -87,6 +88,7 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
     /// A loop that runs on the calling thread when that thread calls `runLoop` (used by the
     /// blocking `run` and the main executor). The ring is created here, on that thread.
     init(onCurrentThread: ()) throws(SpindleError) {
+        DispatchWarmUp.ensure()
         ring = try Ring()
         // Never deallocated, for the reason given in Runtime.init.
         _ = Unmanaged.passRetained(self)

@@ -102,6 +102,7 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
     ) throws(SpindleError) {
         let count = workers ?? WorkerCount.available()
         guard count >= 1 else { throw SpindleError.invalidWorkerCount(count) }
+        DispatchWarmUp.ensure()
         workerCount = count
         blockingPool = BlockingPool(validated: "\(name)-blk")
         idle = Idle(workerCount: count)
