@@ -1,0 +1,107 @@
+import Glibc
+import Synchronization
+import Testing
+@testable import Spindle
+
+extension SpindleTests {
+    @Suite struct TimeTests {
+        @Test(arguments: Host.allCases)
+        func timersFireInDeadlineOrderAndNeverEarly(host: Host) async throws {
+            let (order, early) = try await host.run { () -> ([Int], Int) in
+                let start = ContinuousClock.now
+                // Deadlines 5..100 ms in a scrambled order; each task reports when it woke.
+                let delays = (1...20).map { ($0 * 37) % 20 + 1 }.map { $0 * 5 }
+                return await withTaskGroup(of: (Int, Bool).self) { group in
+                    for delay in delays {
+                        group.addTask {
+                            let deadline = start + .milliseconds(delay)
+                            try? await Spindle.sleep(until: deadline)
+                            return (delay, ContinuousClock.now < deadline)
+                        }
+                    }
+                    var order: [Int] = []
+                    var early = 0
+                    for await (delay, wasEarly) in group {
+                        order.append(delay)
+                        if wasEarly { early += 1 }
+                    }
+                    return (order, early)
+                }
+            }
+            #expect(early == 0)
+            #expect(order == order.sorted(), "fired out of order: \(order)")
+            #expect(order.count == 20)
+        }
+
+        @Test(arguments: Host.allCases)
+        func tenThousandTimersCancelledHalfwayEndPromptly(host: Host) async throws {
+            let (cancelled, completed, elapsed) = try await host.run { () -> (Int, Int, Duration) in
+                let start = ContinuousClock.now
+                // Half sleep 10 s and are cancelled after 50 ms; half sleep 100 ms.
+                // Unstructured tasks on the same runtime, so that they can be cancelled one by one.
+                let executor: any TaskExecutor = Runtime.current ?? EventLoop.current!
+                let long = (0..<5_000).map { _ in
+                    Task(executorPreference: executor) { () -> Bool in
+                        (try? await Spindle.sleep(for: .seconds(10))) != nil
+                    }
+                }
+                let results = await withTaskGroup(of: Bool.self) { group in
+                    for _ in 0..<5_000 {
+                        group.addTask { (try? await Spindle.sleep(for: .milliseconds(100))) != nil }
+                    }
+                    try? await Spindle.sleep(for: .milliseconds(50))
+                    for task in long { task.cancel() }
+                    var results: [Bool] = []
+                    for task in long { results.append(await task.value) }
+                    for await result in group { results.append(result) }
+                    return results
+                }
+                return (results.filter { !$0 }.count, results.filter { $0 }.count, ContinuousClock.now - start)
+            }
+            #expect(cancelled == 5_000)
+            #expect(completed == 5_000)
+            // The cancelled 10 s sleeps did not hold anything up: all was over soon after 100 ms.
+            #expect(elapsed < .seconds(5), "took \(elapsed)")
+        }
+
+        @Test(arguments: Host.allCases)
+        func withTimeoutReturnsTheValueInTimeAndThrowsAfter(host: Host) async throws {
+            let (fast, slowTimedOut) = try await host.run { () -> (Int, Bool) in
+                let fast = try await withTimeout(.seconds(5)) { 7 }
+                do {
+                    _ = try await withTimeout(.milliseconds(20)) {
+                        try await Spindle.sleep(for: .seconds(10))
+                        return 0
+                    }
+                    return (fast, false)
+                } catch is TimeoutError {
+                    return (fast, true)
+                }
+            }
+            #expect(fast == 7)
+            #expect(slowTimedOut)
+        }
+
+        @Test func connectWithATimeoutToAnUnroutableBacklogFailsWithETIMEDOUT() async throws {
+            // A listener with a full backlog that never accepts makes further connects hang in
+            // SYN-SENT (the kernel drops the SYNs), so the timeout decides.
+            let error = try await Host.twoWorkers.run { () -> IOError? in
+                let listener = try TCPListener.bind(host: "127.0.0.1", port: 0, backlog: 0)
+                defer { listener.close() }
+                let port = try listener.localAddress.port
+                var held: [TCPStream] = []
+                defer { held.forEach { $0.close() } }
+                for _ in 0..<8 {
+                    do {
+                        held.append(try await TCPStream.connect(host: "127.0.0.1", port: port, timeout: .milliseconds(200)))
+                    } catch let error as IOError {
+                        return error
+                    }
+                }
+                return nil
+            }
+            #expect(error?.errno == ETIMEDOUT, "got \(String(describing: error))")
+            #expect(error?.operation == .connect)
+        }
+    }
+}
