@@ -70,3 +70,27 @@ let echoed = try await Runtime.run(workers: 2) { () async throws -> [Int] in
     return received
 }
 print("channel:", echoed)
+
+// README: "Sockets, files and timeouts (io_uring)"
+let echoedBytes = try await Runtime.run(workers: 2) {
+    let listener = try TCPListener.bind(host: "127.0.0.1", port: 0)
+    let port = try listener.localAddress.port
+    let server = Task(executorPreference: Runtime.current!) {
+        for try await connection in listener.connections {     // multishot accept
+            Task(executorPreference: Runtime.current!) {
+                defer { connection.close() }
+                while let bytes = try await connection.read() {  // nil at end of stream
+                    try await connection.write(bytes)
+                }
+            }
+        }
+    }
+    let client = try await TCPStream.connect(host: "127.0.0.1", port: port, timeout: .seconds(2))
+    try await client.write(Array("hello".utf8))
+    let echoed = try await withTimeout(.seconds(1)) { try await client.readExactly(5) }
+    client.close()
+    listener.close()
+    _ = await server.result
+    return echoed
+}
+print("echoed:", String(decoding: echoedBytes, as: UTF8.self))

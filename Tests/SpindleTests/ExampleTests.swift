@@ -37,6 +37,7 @@ extension SpindleTests {
             #expect(output.contains("answer: 42"), "\(output)")
             #expect(output.contains("digest computed: true"), "\(output)")
             #expect(output.contains("channel: [0, 1, 2]"), "\(output)")
+            #expect(output.contains("echoed: hello"), "\(output)")
         }
     }
 }

@@ -28,7 +28,7 @@ struct SpindleBench: ParsableCommand {
     @Option(help: "Child processes per measurement; the median is reported. (default: 5, or 3 with --quick)")
     var reps: Int?
 
-    @Flag(help: "Counts divided by ten, 3 reps: the default run takes about a minute.")
+    @Flag(help: "Counts divided by ten, 2 s of network load, 3 reps: the default run takes about two minutes.")
     var quick = false
 
     @Option(help: "Write the results as Markdown to this path.")
