@@ -32,6 +32,9 @@ final class Acceptor: CompletionSink, @unchecked Sendable {
         var armed: (ring: Ring, userData: UInt64)? = nil
     }
     private let state = Lock(State())
+    /// Whether the kernel accepts multishot ACCEPT (cleared at the first refusal). Relaxed:
+    /// a stale true costs one more refused request.
+    private static let multishotWorks = Atomic<Bool>(true)
     /// Marks a `next()` resumed by its cancellation rather than by a completion.
     private static let cancelledMarker = Int32.min
 
@@ -90,8 +93,11 @@ final class Acceptor: CompletionSink, @unchecked Sendable {
         while true {
             try Task.checkCancellation()
             if descriptor.isClosed { throw IOError.closed(.accept) }
-            // Off a ring (a plain Swift task): single-shot accepts, which move onto the I/O loop.
-            guard let ring = Ring.current else { return try await acceptOne() }
+            // Off a ring (a plain Swift task), single-shot accepts, which move onto the I/O
+            // loop; the same where the kernel has no multishot accept.
+            guard let ring = Ring.current, Self.multishotWorks.load(ordering: .relaxed) else {
+                return try await acceptOne()
+            }
             let result: Int32 = await withTaskCancellationHandler {
                 await withUnsafeContinuation { (continuation: UnsafeContinuation<Int32, Never>) in
                     let ready: Int32? = state.withLock { state in
@@ -116,6 +122,12 @@ final class Acceptor: CompletionSink, @unchecked Sendable {
             if result == Self.cancelledMarker { throw CancellationError() }
             if descriptor.isClosed { throw IOError.closed(.accept) }
             if result == -ECANCELED { continue }  // the request was cancelled under us: re-arm
+            if result == -EINVAL {
+                // Multishot accept needs Linux 5.19; an older kernel refuses the flag. From then
+                // on, this process accepts one request per connection.
+                Self.multishotWorks.store(false, ordering: .relaxed)
+                return try await acceptOne()
+            }
             try await handleFailure(-result, backoff: &backoff)
         }
     }

@@ -98,6 +98,13 @@ final class Ring: @unchecked Sendable {
             ring.deallocate()
             throw Self.diagnose(errno: lastError)
         }
+        if let missing = Self.missingOperation(ring) {
+            io_uring_queue_exit(ring)
+            ring.deallocate()
+            throw SpindleError.ioUringUnavailable(
+                errno: EOPNOTSUPP,
+                reason: "the kernel's io_uring lacks \(missing) (Spindle needs Linux 5.19 or later)")
+        }
         let fd = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
         if fd < 0 {
             let code = errno
@@ -149,6 +156,26 @@ final class Ring: @unchecked Sendable {
         ring.deallocate()
         wakeBuffer.deallocate()
         timeout.deallocate()
+    }
+
+    /// The operations Spindle submits, by name.
+    private static let requiredOperations: [(io_uring_op, String)] = [
+        (IORING_OP_READ, "READ"), (IORING_OP_WRITE, "WRITE"), (IORING_OP_RECV, "RECV"),
+        (IORING_OP_SEND, "SEND"), (IORING_OP_SENDMSG, "SENDMSG"), (IORING_OP_RECVMSG, "RECVMSG"),
+        (IORING_OP_ACCEPT, "ACCEPT"), (IORING_OP_CONNECT, "CONNECT"), (IORING_OP_OPENAT, "OPENAT"),
+        (IORING_OP_FSYNC, "FSYNC"), (IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"),
+    ]
+
+    /// Asks the kernel which operations it supports (once per ring, at set-up) and returns
+    /// the first one Spindle needs that it lacks. A kernel that cannot be probed is trusted.
+    private static func missingOperation(_ ring: UnsafeMutablePointer<io_uring>) -> String? {
+        guard let probe = io_uring_get_probe_ring(ring) else { return nil }
+        defer { io_uring_free_probe(probe) }
+        for (operation, name) in requiredOperations
+        where io_uring_opcode_supported(probe, Int32(operation.rawValue)) == 0 {
+            return name
+        }
+        return nil
     }
 
     static func diagnose(errno code: Int32) -> SpindleError {
