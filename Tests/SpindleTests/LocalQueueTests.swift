@@ -112,17 +112,77 @@ import Testing
     }
 }
 
-@Suite struct TimerHeapTests {
-    @Test func popsByDeadlineThenArrivalOrder() {
-        var heap = TimerHeap()
-        let deadlines: [UInt64] = [50, 10, 30, 10, 40, 20, 30]
-        for (i, deadline) in deadlines.enumerated() { heap.insert(token(i), deadline: deadline) }
-        #expect(heap.nextDeadline == 10)
-        #expect(heap.popDue(now: 5) == nil)
+@Suite struct TimerWheelTests {
+    static let ms: UInt64 = 1_000_000
+
+    @Test func firesByTickThenArrivalOrderAndNeverEarly() {
+        var wheel = TimerWheel(clock: { 0 })
+        let deadlines: [UInt64] = [50, 10, 30, 10, 40, 20, 30].map { $0 * Self.ms }
+        for (i, deadline) in deadlines.enumerated() { wheel.insert(token(i), deadline: deadline) }
+        let count = wheel.count, next = wheel.nextDeadline
+        #expect(count == 7)
+        #expect(next == 10 * Self.ms)
+        let step1 = wheel.popDue(now: 10 * Self.ms - 1)
+        #expect(step1 == nil)
         var order: [Int] = []
-        while let job = heap.popDue(now: 100) { order.append(tokenIndex(job)) }
+        while let job = wheel.popDue(now: 100 * Self.ms) { order.append(tokenIndex(job)) }
         #expect(order == [1, 3, 5, 2, 6, 4, 0])
-        #expect(heap.isEmpty)
+        let empty = wheel.isEmpty, none = wheel.nextDeadline
+        #expect(empty)
+        #expect(none == .max)
+    }
+
+    @Test func aDeadlineInsideATickWaitsForTheTickToEnd() {
+        var wheel = TimerWheel(clock: { 0 })
+        wheel.insert(token(0), deadline: 5 * Self.ms + 1)
+        let step2 = wheel.popDue(now: 5 * Self.ms + 1)
+        #expect(step2 == nil, "rounded up to the next tick")
+        let step3 = wheel.popDue(now: 6 * Self.ms)
+        #expect(step3.map(tokenIndex) == 0)
+    }
+
+    @Test func cascadesFromEveryLevelInDeadlineOrder() {
+        // Deadlines spread over all six levels (1 ms up to more than a year), inserted shuffled,
+        // expired by stepping time forward in uneven strides.
+        var deadlines: [UInt64] = []
+        var value: UInt64 = 1
+        for _ in 0..<400 {
+            value = value &* 6364136223846793005 &+ 1442695040888963407
+            let magnitude = (value >> 60) % 36  // 2^0 .. 2^35 ms
+            deadlines.append(((value >> 20) % (1 << magnitude) + 1) * Self.ms)
+        }
+        var wheel = TimerWheel(clock: { 0 })
+        for (i, deadline) in deadlines.enumerated() { wheel.insert(token(i), deadline: deadline) }
+        var fired: [(index: Int, at: UInt64)] = []
+        var now: UInt64 = 0
+        var stride: UInt64 = 1
+        while !wheel.isEmpty {
+            now += stride * Self.ms
+            stride = stride * 3 % 1_000_003 + 1
+            while let job = wheel.popDue(now: now) { fired.append((tokenIndex(job), now)) }
+        }
+        #expect(fired.count == deadlines.count)
+        #expect(fired.allSatisfy { deadlines[$0.index] <= $0.at }, "a timer fired early")
+        let firedDeadlines = fired.map { deadlines[$0.index] }
+        #expect(firedDeadlines == firedDeadlines.sorted(), "fired out of deadline order")
+    }
+
+    @Test func insertionsWhileRunningAndRemoveAll() {
+        var wheel = TimerWheel(clock: { 0 })
+        wheel.insert(token(0), deadline: 100 * Self.ms)
+        let step4 = wheel.popDue(now: 70 * Self.ms)
+        #expect(step4 == nil)
+        wheel.insert(token(1), deadline: 80 * Self.ms)   // after time has advanced
+        wheel.insert(token(2), deadline: 60 * Self.ms)   // already past: due at once
+        let step5 = wheel.popDue(now: 70 * Self.ms)
+        #expect(step5.map(tokenIndex) == 2)
+        let step6 = wheel.popDue(now: 90 * Self.ms)
+        #expect(step6.map(tokenIndex) == 1)
+        wheel.insert(token(3), deadline: .max - 1)       // beyond the wheel's span
+        let all = wheel.removeAll()
+        #expect(Set(all.map { tokenIndex($0.job) }) == [0, 3])
+        let empty = wheel.isEmpty
+        #expect(empty)
     }
 }
 

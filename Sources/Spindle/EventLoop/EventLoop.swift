@@ -31,13 +31,13 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
 
     // Loop thread only.
     private var runQueue = JobDeque(capacity: 1024)
-    private var timers = TimerHeap()
+    private var timers = TimerWheel()
     private var ring: Ring!
 
     private let inbox = Lock(JobDeque(capacity: 256))
     /// Inbox length, written inside its lock (sequentially consistent; see the file comment).
     private let inboxCount = Atomic<Int>(0)
-    private let remoteTimers = Lock(TimerHeap())
+    private let remoteTimers = Lock(TimerWheel())
     private let remoteDeadline = Atomic<UInt64>(.max)
     /// True while the loop is parked or about to park.
     private let parked = Atomic<Bool>(false)

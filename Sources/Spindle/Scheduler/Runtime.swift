@@ -70,7 +70,7 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
     /// a missed flag only delays a job to the 61-tick check, never loses it.
     let remotePending = Atomic<Bool>(false)
 
-    private let remoteTimers = Lock(TimerHeap())
+    private let remoteTimers = Lock(TimerWheel())
     /// Earliest deadline in `remoteTimers`, `.max` when empty. Written inside its lock; read
     /// without it by workers deciding whether to look (a stale value only delays the look until
     /// the next maintenance tick or park, and a new earlier deadline wakes a parked worker).

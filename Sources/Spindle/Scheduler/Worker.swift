@@ -66,7 +66,7 @@ final class Worker: @unchecked Sendable {
     /// Jobs waiting for a deadline. Locked because the watch moves them off a stuck worker;
     /// only `Task.sleep` pays for it. `timerDeadline` mirrors the earliest deadline (written
     /// under the lock, read relaxed as a hint: a stale value delays a check by one tick).
-    private let timers = Lock(TimerHeap())
+    private let timers = Lock(TimerWheel())
     private let timerDeadline = Atomic<UInt64>(.max)
     /// The job this worker is running (0 between jobs), for the watch. Relaxed: the watch only
     /// needs to see a value that was current at some recent moment.
