@@ -12,6 +12,8 @@ public struct ServerOptions: Sendable {
     public var eventLoop = false
     /// Lowers RLIMIT_NOFILE (used by the tests to exhaust descriptors on purpose).
     public var maxOpenFiles: Int? = nil
+    /// Prints the runtime's counters when the server stops.
+    public var printMetrics = false
 
     public init(arguments: [String], defaultPort: Int) throws {
         port = defaultPort
@@ -34,6 +36,7 @@ public struct ServerOptions: Sendable {
                 }
                 workers = number
             case "--event-loop": eventLoop = true
+            case "--metrics": printMetrics = true
             case "--max-open-files":
                 guard let number = Int(try value(flag)), number >= 8 else {
                     throw UsageError(message: "--max-open-files needs a number of at least 8")
@@ -64,7 +67,7 @@ public func runServer(
     do {
         options = try ServerOptions(arguments: CommandLine.arguments, defaultPort: defaultPort)
     } catch {
-        print("\(error)\nusage: \(name) [--host H] [--port P] [--workers N | --event-loop]")
+        print("\(error)\nusage: \(name) [--host H] [--port P] [--workers N | --event-loop] [--metrics]")
         exit(2)
     }
     if let limit = options.maxOpenFiles {
@@ -84,6 +87,11 @@ public func runServer(
             listener.close()
             group.cancelAll()
             try await group.waitForAll()
+            if options.printMetrics, let runtime = Runtime.current {
+                for (index, worker) in runtime.metrics().workers.enumerated() {
+                    print("worker \(index): \(worker)")
+                }
+            }
         }
     }
     do {
