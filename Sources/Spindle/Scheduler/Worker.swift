@@ -45,7 +45,6 @@
 // blocked-worker watch only, its LIFO slot, timers and published running job (`handOff`).
 
 import CSpindle
-import Glibc
 import Synchronization
 
 final class Worker: @unchecked Sendable {
@@ -101,7 +100,7 @@ final class Worker: @unchecked Sendable {
     static let maintenanceInterval: UInt32 = 61
     static let spillBatch = 128
     /// How long a searcher that found nothing keeps looking before it parks.
-    static let spinNanoseconds: UInt64 = getenv("SPINDLE_SPIN_NS").map { UInt64(atoi($0)) } ?? 100_000
+    static let spinNanoseconds: UInt64 = 100_000
 
     init(index: Int, runtime: Runtime) {
         self.index = index
