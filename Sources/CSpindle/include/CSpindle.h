@@ -39,6 +39,11 @@ static inline void spindle_cpu_relax(void) {
     __builtin_ia32_pause();
 #elif defined(__aarch64__)
     __asm__ __volatile__("yield");
+/// Whether the kernel flags deferred task work (completions not yet posted) or a CQ overflow.
+static inline int spindle_ring_has_deferred_work(struct io_uring *ring) {
+    return (IO_URING_READ_ONCE(*ring->sq.kflags) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)) != 0;
+}
+
 /// Whether completions are ready, or the kernel flags deferred task work or a CQ overflow that
 /// entering the ring would turn into completions.
 static inline int spindle_ring_has_completions(struct io_uring *ring) {
@@ -81,6 +86,11 @@ static inline int spindle_cqe_has_more(uint32_t flags) { return (flags & IORING_
 /// Whether the CQ ring reported an overflow (completions waiting in the kernel's backlog).
 static inline int spindle_cq_overflowed(struct io_uring *ring) {
     return (IO_URING_READ_ONCE(*ring->sq.kflags) & IORING_SQ_CQ_OVERFLOW) != 0;
+}
+
+/// Whether the kernel flags deferred task work (completions not yet posted) or a CQ overflow.
+static inline int spindle_ring_has_deferred_work(struct io_uring *ring) {
+    return (IO_URING_READ_ONCE(*ring->sq.kflags) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)) != 0;
 }
 
 /// Whether completions are ready, or the kernel flags deferred task work or a CQ overflow that
