@@ -34,6 +34,14 @@ func localListener() throws -> (TCPListener, Int) {
     return (listener, try listener.localAddress.port)
 }
 
+/// A connected client/server pair of TCP streams on 127.0.0.1 (the listener is closed again).
+func connectedPair() async throws -> (client: TCPStream, server: TCPStream) {
+    let (listener, port) = try localListener()
+    defer { listener.close() }
+    let client = try await TCPStream.connect(host: "127.0.0.1", port: port)
+    return (client, try await listener.accept())
+}
+
 /// Serves echo on `listener` until it is closed: every connection in its own child task.
 func serveEcho(_ listener: TCPListener) async {
     await withTaskGroup(of: Void.self) { group in
@@ -157,10 +165,7 @@ extension SpindleTests {
         @Test(arguments: Host.allCases)
         func endOfStreamIsAValueAndShutdownWriteDeliversIt(host: Host) async throws {
             let (received, after) = try await host.run { () -> ([UInt8], [UInt8]?) in
-                let (listener, port) = try localListener()
-                defer { listener.close() }
-                let client = try await TCPStream.connect(host: "127.0.0.1", port: port)
-                let server = try await listener.accept()
+                let (client, server) = try await connectedPair()
                 try await client.write(Array("last words".utf8))
                 try client.shutdown(.write)
                 let bytes = try await server.readExactly(10)
@@ -176,10 +181,7 @@ extension SpindleTests {
         @Test(arguments: Host.allCases)
         func aPeerResetFailsAPendingReadWithECONNRESET(host: Host) async throws {
             let error = try await host.run { () -> IOError? in
-                let (listener, port) = try localListener()
-                defer { listener.close() }
-                let client = try await TCPStream.connect(host: "127.0.0.1", port: port)
-                let server = try await listener.accept()
+                let (client, server) = try await connectedPair()
                 async let reading: IOError? = {
                     do {
                         _ = try await server.read()
@@ -199,10 +201,7 @@ extension SpindleTests {
         @Test(arguments: Host.allCases)
         func writingToAResetPeerFailsWithEPIPEOrECONNRESET(host: Host) async throws {
             let error = try await host.run { () -> IOError? in
-                let (listener, port) = try localListener()
-                defer { listener.close() }
-                let client = try await TCPStream.connect(host: "127.0.0.1", port: port)
-                let server = try await listener.accept()
+                let (client, server) = try await connectedPair()
                 try armReset(client)
                 client.close()
                 let chunk = [UInt8](repeating: 7, count: 64 * 1024)
@@ -220,10 +219,7 @@ extension SpindleTests {
         func aCancelledReadThrowsAndLosesNoLaterData(host: Host) async throws {
             let descriptorsBefore = await descriptorBaseline()
             let (cancelled, later) = try await host.run { () -> (Bool, [UInt8]) in
-                let (listener, port) = try localListener()
-                defer { listener.close() }
-                let client = try await TCPStream.connect(host: "127.0.0.1", port: port)
-                let server = try await listener.accept()
+                let (client, server) = try await connectedPair()
                 defer {
                     client.close()
                     server.close()
@@ -249,10 +245,7 @@ extension SpindleTests {
         @Test(arguments: Host.allCases)
         func withTimeoutCancelsAReadAndTheStreamStaysUsable(host: Host) async throws {
             let (timedOut, later) = try await host.run { () -> (Bool, [UInt8]) in
-                let (listener, port) = try localListener()
-                defer { listener.close() }
-                let client = try await TCPStream.connect(host: "127.0.0.1", port: port)
-                let server = try await listener.accept()
+                let (client, server) = try await connectedPair()
                 defer {
                     client.close()
                     server.close()
@@ -274,11 +267,8 @@ extension SpindleTests {
         func closeEndsAReadInFlightWithClosed(host: Host) async throws {
             let descriptorsBefore = await descriptorBaseline()
             let error = try await host.run { () -> IOError? in
-                let (listener, port) = try localListener()
-                defer { listener.close() }
-                let client = try await TCPStream.connect(host: "127.0.0.1", port: port)
+                let (client, server) = try await connectedPair()
                 defer { client.close() }
-                let server = try await listener.accept()
                 let reader = Task { () -> IOError? in
                     do {
                         _ = try await server.read()
@@ -298,10 +288,7 @@ extension SpindleTests {
 
         @Test func aSecondConcurrentReaderIsRefusedNotCorrupted() async throws {
             let error = try await Host.twoWorkers.run { () -> IOError? in
-                let (listener, port) = try localListener()
-                defer { listener.close() }
-                let client = try await TCPStream.connect(host: "127.0.0.1", port: port)
-                let server = try await listener.accept()
+                let (client, server) = try await connectedPair()
                 defer {
                     client.close()
                     server.close()

@@ -1,5 +1,5 @@
 // The single-threaded runtime (asyncio's loop, Tokio's `current_thread`): one thread, one FIFO
-// run queue, one ring, one timer heap, no stealing and no cross-worker wake-ups.
+// run queue, one ring, one timer wheel, no stealing and no cross-worker wake-ups.
 //
 // Jobs enqueued on the loop's own thread go straight to its run queue (no lock). Jobs from other
 // threads go to an inbox behind a lock, and wake the loop only if it is parked: the loop sets
