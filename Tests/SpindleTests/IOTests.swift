@@ -327,6 +327,27 @@ extension SpindleTests {
         }
 
         @Test(arguments: Host.allCases)
+        func aLargeWriteWaitsForRoomAndArrivesIntact(host: Host) async throws {
+            // 4 MiB against a reader that starts late: the socket fills, the non-blocking send
+            // takes part of a chunk, and the rest waits in io_uring for room.
+            let size = 4 * 1024 * 1024
+            let (sent, received) = try await host.run { () -> (UInt64, UInt64) in
+                let (client, server) = try await connectedPair()
+                defer {
+                    client.close()
+                    server.close()
+                }
+                let message = pattern(size, seed: 11)
+                async let writing: Void = client.write(message)
+                try await Task.sleep(for: .milliseconds(50))
+                let back = try await server.readExactly(size)
+                try await writing
+                return (fnv1a(message), fnv1a(back))
+            }
+            #expect(sent == received)
+        }
+
+        @Test(arguments: Host.allCases)
         func unixDomainStreamsEcho(host: Host) async throws {
             let path = "/tmp/spindle-test-\(getpid())-\(host).sock"
             let echoed = try await host.run { () -> [UInt8] in

@@ -1,15 +1,20 @@
 // What TCP and Unix-domain streams share: reading, writing, shutting down and closing a
 // connected stream socket through io_uring.
 //
-// Buffer ownership. The kernel writes received bytes into the stream's own receive buffer and
-// reads outgoing bytes from the stream's own send buffer; callers only ever hand over and get
-// back `[UInt8]` values, copied in and out. Both buffers are allocated with the stream and freed
-// in its deinit, which cannot run while an operation is in flight (the operation's task holds
-// the stream), and an operation's task resumes only once its completion has arrived (see
+// Buffer ownership. The kernel writes received bytes into the stream's own receive buffer and,
+// when a write has to wait for room, reads the outgoing bytes from the stream's own send buffer;
+// callers only ever hand over and get back `[UInt8]` values, copied in and out. Both buffers
+// belong to the stream: allocated on first use at the size asked for (so an idle connection
+// costs no buffer, and a 16 KiB reader 16 KiB, not 64), grown only between operations, and
+// freed in its deinit, which cannot run while an operation is in flight (the operation's task
+// holds the stream). An operation's task resumes only once its completion has arrived (see
 // Submission.swift). So no cancellation, timeout or early return can leave the kernel with a
-// pointer to freed memory. One reader and one writer at a time (`reading`/`writing` flags, set
-// with acquire-release exchanges: the next reader sees the buffer as the previous one left it);
-// a second concurrent reader gets `IOError.Kind.concurrentUse` rather than a corrupted buffer.
+// pointer to freed memory. A write first offers the caller's bytes to a non-blocking `send`,
+// during which the kernel copies them synchronously; only a remainder that does not fit is
+// copied into the send buffer and handed to io_uring.
+// One reader and one writer at a time (`reading`/`writing` flags, set with acquire-release
+// exchanges: the next reader sees the buffer as the previous one left it); a second concurrent
+// reader gets `IOError.Kind.concurrentUse` rather than a corrupted buffer.
 
 import CSpindle
 import CURing
@@ -17,27 +22,27 @@ import Glibc
 import Synchronization
 
 final class StreamCore: @unchecked Sendable {
-    // @unchecked Sendable: the buffers are used only by the task holding the matching flag
-    // (`reading` for `receiveBuffer`, `writing` for `sendBuffer`), and by the kernel while
-    // that task waits for the completion.
+    // @unchecked Sendable: each buffer (and its capacity) is used only by the task holding the
+    // matching flag (`reading` for the receive buffer, `writing` for the send buffer), and by
+    // the kernel while that task waits for the completion.
 
     let descriptor: Descriptor
-    static let receiveCapacity = 64 * 1024
-    static let sendCapacity = 64 * 1024
-    private let receiveBuffer: UnsafeMutableRawPointer
-    private let sendBuffer: UnsafeMutableRawPointer
+    /// The most one read returns, and the largest piece a waiting write hands to io_uring.
+    static let maxChunk = 64 * 1024
+    private var receiveBuffer: UnsafeMutableRawPointer? = nil
+    private var receiveCapacity = 0
+    private var sendBuffer: UnsafeMutableRawPointer? = nil
+    private var sendCapacity = 0
     private let reading = Atomic<Bool>(false)
     private let writing = Atomic<Bool>(false)
 
     init(fd: Int32) {
         descriptor = Descriptor(fd, isSocket: true)
-        receiveBuffer = .allocate(byteCount: Self.receiveCapacity, alignment: 16)
-        sendBuffer = .allocate(byteCount: Self.sendCapacity, alignment: 16)
     }
 
     deinit {
-        receiveBuffer.deallocate()
-        sendBuffer.deallocate()
+        receiveBuffer?.deallocate()
+        sendBuffer?.deallocate()
     }
 
     private func claim(_ flag: borrowing Atomic<Bool>, _ operation: IOError.Operation) throws(IOError) {
@@ -46,16 +51,29 @@ final class StreamCore: @unchecked Sendable {
         }
     }
 
+    /// A buffer of at least `count` bytes in `buffer`, (re)allocated when it is smaller. Only
+    /// between operations: no request can point into the old one.
+    private static func ensure(
+        _ buffer: inout UnsafeMutableRawPointer?, _ capacity: inout Int, _ count: Int
+    ) -> UnsafeMutableRawPointer {
+        if let existing = buffer, capacity >= count { return existing }
+        buffer?.deallocate()
+        let fresh = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 16)
+        buffer = fresh
+        capacity = count
+        return fresh
+    }
+
     /// Up to `maxBytes` bytes, or nil at end of stream.
     func read(maxBytes: Int) async throws -> [UInt8]? {
         try claim(reading, .read)
         defer { reading.store(false, ordering: .releasing) }
         let fd = try descriptor.begin(.read)
         defer { descriptor.end() }
-        let count = UInt32(min(max(maxBytes, 1), Self.receiveCapacity))
-        let buffer = receiveBuffer
+        let count = min(max(maxBytes, 1), Self.maxChunk)
+        let buffer = Self.ensure(&receiveBuffer, &receiveCapacity, count)
         let completion = try await IOSubmission.perform { sqe in
-            io_uring_prep_recv(sqe, fd, buffer, Int(count), 0)
+            io_uring_prep_recv(sqe, fd, buffer, count, 0)
         }
         let result = completion.result
         if result > 0 {
@@ -87,50 +105,55 @@ final class StreamCore: @unchecked Sendable {
         defer { writing.store(false, ordering: .releasing) }
         let fd = try descriptor.begin(.write)
         defer { descriptor.end() }
-        let buffer = sendBuffer
         var rest = bytes[...]
         while !rest.isEmpty {
-            let chunk = rest.prefix(Self.sendCapacity)
-            let count = chunk.withContiguousStorageIfAvailable { source in
-                buffer.copyMemory(from: source.baseAddress!, byteCount: source.count)
-                return source.count
-            } ?? {
-                var count = 0
-                for byte in chunk {
-                    buffer.storeBytes(of: byte, toByteOffset: count, as: UInt8.self)
-                    count += 1
-                }
-                return count
-            }()
-            var offset = 0
-            // First a non-blocking send: when the socket has room (almost always for small
-            // writes) the bytes are copied into the kernel now and the kernel is done with our
-            // buffer when it returns, which saves a request, a completion and a task switch.
-            // Only what does not fit waits in io_uring for room.
-            let direct = Glibc.send(fd, buffer, count, Int32(MSG_DONTWAIT) | Sockets.noSignal)
-            if direct > 0 {
-                offset = direct
-            } else if direct < 0 && errno != EAGAIN && errno != EINTR {
+            let chunk = rest.prefix(Self.maxChunk)
+            // The kernel copies what fits during this call, from the caller's own storage:
+            // nothing is borrowed past the call. (Non-contiguous collections skip this.)
+            let sent = try chunk.withContiguousStorageIfAvailable { source -> Int in
+                let result = Glibc.send(fd, source.baseAddress!, source.count, Int32(MSG_DONTWAIT) | Sockets.noSignal)
+                if result >= 0 { return result }
                 let code = errno
+                if code == EAGAIN || code == EINTR { return 0 }
                 if descriptor.isClosed { throw IOError.closed(.write) }
                 throw IOError(.write, errno: code)
+            } ?? 0
+            let waiting = chunk.dropFirst(sent)
+            if !waiting.isEmpty { try await sendWaiting(waiting, fd: fd) }
+            rest = rest.dropFirst(chunk.count)
+        }
+    }
+
+    /// Copies `bytes` (at most `maxChunk`) into the send buffer and sends them through io_uring,
+    /// which waits for room in the socket.
+    private func sendWaiting<Bytes: Collection>(_ bytes: Bytes, fd: Int32) async throws where Bytes.Element == UInt8 {
+        let buffer = Self.ensure(&sendBuffer, &sendCapacity, min(Self.maxChunk, max(bytes.count, 4096)))
+        let count = bytes.withContiguousStorageIfAvailable { source -> Int in
+            buffer.copyMemory(from: source.baseAddress!, byteCount: source.count)
+            return source.count
+        } ?? {
+            var count = 0
+            for byte in bytes {
+                buffer.storeBytes(of: byte, toByteOffset: count, as: UInt8.self)
+                count += 1
             }
-            while offset < count {
-                let start = buffer + offset
-                let length = count - offset
-                let completion = try await IOSubmission.perform { sqe in
-                    io_uring_prep_send(sqe, fd, start, length, Sockets.noSignal)
-                }
-                let result = completion.result
-                if result > 0 {
-                    offset += Int(result)
-                    continue
-                }
-                if descriptor.isClosed { throw IOError.closed(.write) }
-                if result == -ECANCELED || result == -EINTR { throw CancellationError() }
-                throw IOError(.write, errno: result == 0 ? Int32(EPIPE) : -result)
+            return count
+        }()
+        var offset = 0
+        while offset < count {
+            let start = buffer + offset
+            let length = count - offset
+            let completion = try await IOSubmission.perform { sqe in
+                io_uring_prep_send(sqe, fd, start, length, Sockets.noSignal)
             }
-            rest = rest.dropFirst(count)
+            let result = completion.result
+            if result > 0 {
+                offset += Int(result)
+                continue
+            }
+            if descriptor.isClosed { throw IOError.closed(.write) }
+            if result == -ECANCELED || result == -EINTR { throw CancellationError() }
+            throw IOError(.write, errno: result == 0 ? Int32(EPIPE) : -result)
         }
     }
 
