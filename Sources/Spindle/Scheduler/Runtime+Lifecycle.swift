@@ -46,7 +46,7 @@ extension Runtime {
     public func metrics() -> RuntimeMetrics {
         RuntimeMetrics(
             workers: workers.map(\.counters.snapshot),
-            injectorDepth: injector.count,
+            injectorDepth: injector.count + remoteQueue.count,
             foreignWakeups: foreignWakeups.load(ordering: .relaxed),
             liveSpawnedTasks: registry.liveCount,
             blockedWorkerReports: watch?.reports.load(ordering: .relaxed) ?? 0)

@@ -50,6 +50,12 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
     /// no reference counting. Valid while `workers` holds them (the runtime's lifetime).
     private(set) var workerRefs: UnsafeMutableBufferPointer<Unmanaged<Worker>> = .init(start: nil, count: 0)
     let injector = Injector()
+    /// Jobs enqueued by threads that are not workers: resumptions (I/O from the process's I/O
+    /// loop, blocking-pool results, and the wake-up after every `Task.sleep`, which Swift 6.3
+    /// sends through its global executor). Kept apart from `injector`, which also holds the
+    /// overflow and spill of busy workers, so that a resumption never waits behind a backlog of
+    /// tasks that have not started yet.
+    let remoteQueue = Injector()
     let idle: Idle
     let registry = TaskRegistry()
     private(set) var threads: [OSThread] = []
@@ -221,7 +227,7 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
             orphan([job])
             return
         }
-        injector.push(job)
+        remoteQueue.push(job)
         remotePending.store(true, ordering: .relaxed)
         if state.load(ordering: .sequentiallyConsistent) == Self.stopped {
             drainInjectorAfterStop()
@@ -243,7 +249,7 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
 
     /// Whether any queue holds a job (the last searcher's re-check before it sleeps).
     var hasPendingWork: Bool {
-        if !injector.isEmpty { return true }
+        if !injector.isEmpty || !remoteQueue.isEmpty { return true }
         for worker in workerRefs where worker._withUnsafeGuaranteedRef({ !$0.queue.isEmpty }) {
             return true
         }
@@ -315,6 +321,7 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
 
     private func drainInjectorAfterStop() {
         var leftovers: [UnownedJob] = []
+        while let job = remoteQueue.pop() { leftovers.append(job) }
         while let job = injector.pop() { leftovers.append(job) }
         let timers = remoteTimers.withLock { heap in
             defer { remoteDeadline.store(.max, ordering: .releasing) }

@@ -162,7 +162,7 @@ final class Worker: @unchecked Sendable {
             return
         }
         guard let previous = swapLifo(job) else { return }
-        pushLocal(previous)
+        pushLocal(previous, resumed: owner.pointee.reaping)
         if owner.pointee.reaping {
             owner.pointee.notifyAfterReap = true  // once per batch, not once per completion
         } else {
@@ -188,8 +188,22 @@ final class Worker: @unchecked Sendable {
         }
     }
 
+    /// `resumed`: a job resumed by a completion or a timer, not one the running job created.
+    /// It never joins a spill (spilling keeps a spawning job's children in creation order, and
+    /// a resumption queued behind 100,000 spilled spawns waited for all of them: W7's lateness
+    /// was flat at the backlog's drain time); if the local queue is full it goes to the
+    /// injector's front.
     @inline(__always)
-    private func pushLocal(_ job: UnownedJob) {
+    private func pushLocal(_ job: UnownedJob, resumed: Bool = false) {
+        if resumed {
+            if queue.tryPush(job) {
+                counters.queueDepthHighWater.raise(to: UInt64(queue.count))
+            } else {
+                counters.overflows.bump()
+                runtime.injector.pushFront([job])
+            }
+            return
+        }
         if owner.pointee.spilling {
             if owner.pointee.spillCount == 0 && runtime.injector.isEmpty {
                 owner.pointee.spilling = false  // everything spilled has been taken: local order is global again
@@ -284,7 +298,7 @@ final class Worker: @unchecked Sendable {
         if owner.pointee.tick % Self.maintenanceInterval == 0 {
             reapRing()
             runtime.fireRemoteTimers(on: self)
-            if let job = runtime.injector.pop() {
+            if let job = runtime.remoteQueue.pop() ?? runtime.injector.pop() {
                 counters.injectorPulls.bump()
                 return job
             }
@@ -302,21 +316,25 @@ final class Worker: @unchecked Sendable {
         return pullFromInjector()
     }
 
-    /// A job from the injector because another thread enqueued one (see `Runtime.remotePending`).
-    /// Clears the flag once the injector is empty, then looks again, so a push racing with the
+    /// A job from the remote queue because another thread enqueued one (see
+    /// `Runtime.remotePending`). Clears the flag once that queue is empty, then looks again, so a push racing with the
     /// clear raises it anew rather than waiting for the 61-tick check.
     private func takeRemoteJob() -> UnownedJob? {
-        if let job = runtime.injector.pop() {
+        if let job = runtime.remoteQueue.pop() {
             counters.injectorPulls.bump()
             return job
         }
         runtime.remotePending.store(false, ordering: .relaxed)
-        if !runtime.injector.isEmpty { runtime.remotePending.store(true, ordering: .relaxed) }
+        if !runtime.remoteQueue.isEmpty { runtime.remotePending.store(true, ordering: .relaxed) }
         return nil
     }
 
     /// A batch from the injector: enough to share the backlog fairly between workers.
     private func pullFromInjector() -> UnownedJob? {
+        if let job = runtime.remoteQueue.pop() {
+            counters.injectorPulls.bump()
+            return job
+        }
         let waiting = runtime.injector.count
         if waiting == 0 { return nil }
         let share = min(waiting / runtime.workerCount + 1, Int(LocalQueue.capacity) / 2)
@@ -337,10 +355,10 @@ final class Worker: @unchecked Sendable {
         // The first due job runs next; the rest queue up in deadline order behind it.
         for (position, job) in owner.pointee.dueTimers.enumerated() {
             if position == 0 {
-                if let previous = swapLifo(job) { pushLocal(previous) }
+                if let previous = swapLifo(job) { pushLocal(previous, resumed: true) }
                 owner.pointee.lifoStreak = 0
             } else {
-                pushLocal(job)
+                pushLocal(job, resumed: true)
             }
         }
         counters.timersFired.bump(by: UInt64(owner.pointee.dueTimers.count))
@@ -350,7 +368,7 @@ final class Worker: @unchecked Sendable {
 
     /// Receives a due timer from the runtime's shared heap (owner only).
     func acceptDueTimer(_ job: UnownedJob) {
-        if let previous = swapLifo(job) { pushLocal(previous) }
+        if let previous = swapLifo(job) { pushLocal(previous, resumed: true) }
         counters.timersFired.bump()
     }
 
