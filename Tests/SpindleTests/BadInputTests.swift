@@ -64,7 +64,7 @@ extension SpindleTests {
         }
 
         @Test func ringsUseTheBestFlagsTheKernelAccepts() throws {
-            let ring = try Ring()
+            let ring = try Ring(counters: WorkerCounters())
             // Kernel 5.19+ accepts SINGLE_ISSUER and DEFER_TASKRUN; older kernels fall back.
             #expect(ring.setupFlags != UInt32.max)
         }

@@ -143,6 +143,24 @@ extension SpindleTests {
             await expectDescriptorsBack(to: descriptorsBefore)
         }
 
+        @Test func workerCountersIncludeTheRingsSubmissionsAndCompletions() async throws {
+            let (submitted, reaped) = try await Host.twoWorkers.run { () -> (UInt64, UInt64) in
+                let (client, server) = try await connectedPair()
+                defer {
+                    client.close()
+                    server.close()
+                }
+                for _ in 0..<10 {
+                    try await client.write([1])
+                    _ = try await server.readExactly(1)
+                }
+                let workers = Runtime.current!.metrics().workers
+                return (workers.reduce(0) { $0 + $1.sqesSubmitted }, workers.reduce(0) { $0 + $1.cqesReaped })
+            }
+            #expect(submitted >= 10, "at least the ten reads went through a ring")
+            #expect(reaped >= 10)
+        }
+
         @Test(arguments: Host.allCases)
         func connectToAClosedPortIsRefused(host: Host) async throws {
             let port = try { () throws -> Int in

@@ -44,13 +44,6 @@ static inline int spindle_ring_has_deferred_work(struct io_uring *ring) {
     return (IO_URING_READ_ONCE(*ring->sq.kflags) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)) != 0;
 }
 
-/// Whether completions are ready, or the kernel flags deferred task work or a CQ overflow that
-/// entering the ring would turn into completions.
-static inline int spindle_ring_has_completions(struct io_uring *ring) {
-    if (io_uring_cq_ready(ring) > 0) return 1;
-    return (IO_URING_READ_ONCE(*ring->sq.kflags) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)) != 0;
-}
-
 #endif
 }
 
@@ -71,8 +64,7 @@ static inline int spindle_msg_nosignal(void) { return MSG_NOSIGNAL; }
 /// IOSQE_* flags are macros Swift cannot import.
 static inline uint32_t spindle_iosqe_cqe_skip_success(void) { return IOSQE_CQE_SKIP_SUCCESS; }
 
-/// IORING_ASYNC_CANCEL_* flags (newer ones are missing from liburing 2.3's headers).
-static inline uint32_t spindle_cancel_flag_fd(void) { return 1U << 1; }
+/// IORING_ASYNC_CANCEL_ANY (missing from liburing 2.3's headers).
 static inline uint32_t spindle_cancel_flag_any(void) { return 1U << 2; }
 
 /// Multishot accept (liburing 2.3 has the helper, but its flag is a macro on some versions).
@@ -90,13 +82,6 @@ static inline int spindle_cq_overflowed(struct io_uring *ring) {
 
 /// Whether the kernel flags deferred task work (completions not yet posted) or a CQ overflow.
 static inline int spindle_ring_has_deferred_work(struct io_uring *ring) {
-    return (IO_URING_READ_ONCE(*ring->sq.kflags) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)) != 0;
-}
-
-/// Whether completions are ready, or the kernel flags deferred task work or a CQ overflow that
-/// entering the ring would turn into completions.
-static inline int spindle_ring_has_completions(struct io_uring *ring) {
-    if (io_uring_cq_ready(ring) > 0) return 1;
     return (IO_URING_READ_ONCE(*ring->sq.kflags) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)) != 0;
 }
 

@@ -65,7 +65,7 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
         let failure = Lock<SpindleError?>(nil)
         thread = try OSThread.spawn(name: name) { [self] in
             do throws(SpindleError) {
-                ring = try Ring()
+                ring = try Ring(counters: counters)
             } catch {
                 failure.withLock { $0 = error }
             }
@@ -89,7 +89,7 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
     /// blocking `run` and the main executor). The ring is created here, on that thread.
     init(onCurrentThread: ()) throws(SpindleError) {
         DispatchWarmUp.ensure()
-        ring = try Ring()
+        ring = try Ring(counters: counters)
         // Never deallocated, for the reason given in Runtime.init.
         _ = Unmanaged.passRetained(self)
     }

@@ -66,13 +66,13 @@ final class Ring: @unchecked Sendable {
     /// lock) and acquire on the owner's check: a seen flag implies the owner's lock acquisition
     /// sees the request; a missed flag is seen on the next flush (the requester also wakes us).
     private let hasCancelRequests = Atomic<Bool>(false)
-    /// Counters, written by the owner only (single-writer relaxed, see Metrics.swift).
-    let submitted = Atomic<UInt64>(0)
-    let reaped = Atomic<UInt64>(0)
+    /// The owner's counters (SQEs submitted, CQEs reaped): single-writer, see Metrics.swift.
+    private let counters: WorkerCounters
     private var isOpen = true
 
-    /// Creates a ring on the calling thread, which becomes its only issuer.
-    init() throws(SpindleError) {
+    /// Creates a ring on the calling thread, which becomes its only issuer; it counts its
+    /// submissions and completions in `counters`.
+    init(counters: WorkerCounters) throws(SpindleError) {
         let ring = UnsafeMutablePointer<io_uring>.allocate(capacity: 1)
         ring.initialize(to: io_uring())
         // TASKRUN_FLAG makes the kernel raise IORING_SQ_TASKRUN while completions wait as
@@ -119,6 +119,7 @@ final class Ring: @unchecked Sendable {
             throw SpindleError.systemCallFailed(call: "eventfd", errno: code)
         }
         self.ring = ring
+        self.counters = counters
         self.setupFlags = flags
         self.wakeFD = fd
         wakeBuffer = .allocate(capacity: 1)
@@ -276,7 +277,7 @@ final class Ring: @unchecked Sendable {
     private func submitNow() -> Int32 {
         let result = io_uring_submit(ring)
         if result > 0 {
-            submitted.bump(by: UInt64(result))
+            counters.sqesSubmitted.bump(by: UInt64(result))
             unsubmitted = max(0, unsubmitted - Int(result))
         }
         return result
@@ -298,13 +299,6 @@ final class Ring: @unchecked Sendable {
             rounds += 1
         }
     }
-
-    /// Owner only: whether completions (or deferred work that produces them) are waiting, for
-    /// a spinning worker. Reads the CQ indices and the SQ flags: no system call.
-    var hasCompletions: Bool { spindle_ring_has_completions(ring) != 0 }
-
-    /// Whether SQEs wait to be submitted (the owner flushes before it looks elsewhere for work).
-    var hasUnsubmitted: Bool { unsubmitted > 0 }
 
     /// Owner only. Sleeps until a completion, a wake, or `deadline` (CLOCK_MONOTONIC
     /// nanoseconds; `.max` for none), submitting what was prepared, then reaps what completed.
@@ -330,15 +324,10 @@ final class Ring: @unchecked Sendable {
         }
         // liburing submits everything prepared before it waits (its result is the wait's).
         if result >= 0 || result == -ETIME || result == -EINTR {
-            submitted.bump(by: pending)
+            counters.sqesSubmitted.bump(by: pending)
             unsubmitted = 0
         }
         reapAvailable()
-    }
-
-    /// Owner only. Processes completions without waiting.
-    func reapNonBlocking() {
-        flush()
     }
 
     /// Dispatches every available completion. liburing's peek enters the kernel only when the
@@ -359,7 +348,7 @@ final class Ring: @unchecked Sendable {
             default: table.complete(userData, result: result, flags: flags)
             }
         }
-        if count > 0 { reaped.bump(by: count) }
+        if count > 0 { counters.cqesReaped.bump(by: count) }
     }
 
     /// Owner only: whether the kernel flags completions waiting as deferred work.

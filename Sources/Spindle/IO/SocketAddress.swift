@@ -12,6 +12,17 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
         self.length = length
     }
 
+    /// A `sockaddr_in`, `sockaddr_in6` or `sockaddr_un`, copied into the storage; `length` is
+    /// the part that counts (the whole structure unless given).
+    private init<Address>(_ address: Address, length: Int = MemoryLayout<Address>.size) {
+        var address = address
+        var storage = sockaddr_storage()
+        withUnsafeBytes(of: &address) { source in
+            withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: source) }
+        }
+        self.init(storage: storage, length: socklen_t(length))
+    }
+
     /// A numeric IPv4 or IPv6 address (`"127.0.0.1"`, `"::1"`), or a host name resolved with
     /// `getaddrinfo` (the first result; `"localhost"` resolves from /etc/hosts without DNS).
     public init(host: String, port: Int) throws(IOError) {
@@ -24,10 +35,7 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
             address.sin_family = sa_family_t(AF_INET)
             address.sin_port = in_port_t(UInt16(port).bigEndian)
             address.sin_addr = v4
-            withUnsafeBytes(of: &address) { source in
-                withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: source) }
-            }
-            self.init(storage: storage, length: socklen_t(MemoryLayout<sockaddr_in>.size))
+            self.init(address)
             return
         }
         if inet_pton(AF_INET6, host, &v6) == 1 {
@@ -35,10 +43,7 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
             address.sin6_family = sa_family_t(AF_INET6)
             address.sin6_port = in_port_t(UInt16(port).bigEndian)
             address.sin6_addr = v6
-            withUnsafeBytes(of: &address) { source in
-                withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: source) }
-            }
-            self.init(storage: storage, length: socklen_t(MemoryLayout<sockaddr_in6>.size))
+            self.init(address)
             return
         }
         var hints = addrinfo()
@@ -66,12 +71,7 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
         let capacity = MemoryLayout.size(ofValue: address.sun_path)
         guard !bytes.isEmpty, bytes.count < capacity else { throw IOError(.address, kind: .invalidAddress) }
         withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
-        var storage = sockaddr_storage()
-        withUnsafeBytes(of: &address) { source in
-            withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: source) }
-        }
-        let length = MemoryLayout<sockaddr_un>.offset(of: \.sun_path)! + bytes.count + 1
-        self.init(storage: storage, length: socklen_t(length))
+        self.init(address, length: MemoryLayout<sockaddr_un>.offset(of: \.sun_path)! + bytes.count + 1)
     }
 
     /// The address family (`AF_INET`, `AF_INET6`, `AF_UNIX`).

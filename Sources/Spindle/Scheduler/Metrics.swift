@@ -18,6 +18,8 @@ final class WorkerCounters: Sendable {
     let overflows = Atomic<UInt64>(0)
     let timersFired = Atomic<UInt64>(0)
     let queueDepthHighWater = Atomic<UInt64>(0)
+    let sqesSubmitted = Atomic<UInt64>(0)
+    let cqesReaped = Atomic<UInt64>(0)
 }
 
 extension Atomic where Value == UInt64 {
@@ -56,6 +58,10 @@ public struct WorkerMetrics: Sendable, Equatable {
     public var timersFired: UInt64
     /// The most jobs its local queue ever held at once.
     public var queueDepthHighWater: UInt64
+    /// io_uring requests (SQEs) its ring submitted, the park's eventfd read included.
+    public var sqesSubmitted: UInt64
+    /// io_uring completions (CQEs) its ring reaped.
+    public var cqesReaped: UInt64
 }
 
 /// A snapshot of a runtime's counters.
@@ -89,6 +95,8 @@ extension WorkerCounters {
             wakeupsSent: wakeupsSent.load(ordering: .relaxed),
             overflows: overflows.load(ordering: .relaxed),
             timersFired: timersFired.load(ordering: .relaxed),
-            queueDepthHighWater: queueDepthHighWater.load(ordering: .relaxed))
+            queueDepthHighWater: queueDepthHighWater.load(ordering: .relaxed),
+            sqesSubmitted: sqesSubmitted.load(ordering: .relaxed),
+            cqesReaped: cqesReaped.load(ordering: .relaxed))
     }
 }

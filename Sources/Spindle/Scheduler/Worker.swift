@@ -119,7 +119,7 @@ final class Worker: @unchecked Sendable {
 
     /// Owner only: creates the ring. Called on the worker's thread before it runs anything.
     func prepare() throws(SpindleError) {
-        ring = try Ring()
+        ring = try Ring(counters: counters)
     }
 
     // MARK: Scheduling (owner only)
@@ -428,7 +428,7 @@ final class Worker: @unchecked Sendable {
         let deadline = monotonicNanos() &+ Self.spinNanoseconds
         repeat {
             for _ in 0..<32 { spindle_cpu_relax() }
-            if runtime.hasPendingWork || runtime.isStopping || ring.hasCompletions { return true }
+            if runtime.hasPendingWork || runtime.isStopping { return true }
             let now = monotonicNanos()
             if timerDeadline.load(ordering: .relaxed) <= now || runtime.remoteTimerDeadline <= now {
                 return true
