@@ -64,6 +64,35 @@ extension SpindleTests {
             #expect(elapsed < .seconds(5), "took \(elapsed)")
         }
 
+        /// Swift 6.3 sends a `Task.sleep` wake-up through Dispatch unless the executor runs the
+        /// sleep's helper job in the generic context (DueTimerJob.swift); through Dispatch, each
+        /// wake-up would reach the runtime as a job from a foreign thread.
+        @Test(arguments: [1, 2])
+        func sleepWakeUpsStayOnTheWorkers(workers: Int) async throws {
+            let runtime = try Runtime(workers: workers)
+            defer { _ = runtime.shutdownBlocking() }
+            let before = runtime.metrics()
+            let woken = try await bounded(30, "2,000 sleeps") {
+                try await runtime.spawn { () -> Int in
+                    await withTaskGroup(of: Bool.self) { group in
+                        for index in 0..<2_000 {
+                            group.addTask {
+                                (try? await Task.sleep(for: .milliseconds(1 + index % 20))) != nil
+                            }
+                        }
+                        return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+                    }
+                }.value
+            }
+            let after = runtime.metrics()
+            #expect(woken == 2_000)
+            let fired = zip(after.workers, before.workers).reduce(0) { $0 + $1.0.timersFired - $1.1.timersFired }
+            #expect(fired >= 2_000)
+            // The spawn itself and its result are the only foreign jobs expected; allow a few.
+            #expect(after.remoteEnqueues - before.remoteEnqueues < 20,
+                    "\(after.remoteEnqueues - before.remoteEnqueues) jobs came from other threads")
+        }
+
         @Test(arguments: Host.allCases)
         func withTimeoutReturnsTheValueInTimeAndThrowsAfter(host: Host) async throws {
             let (fast, slowTimedOut) = try await host.run { () -> (Int, Bool) in

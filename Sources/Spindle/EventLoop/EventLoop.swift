@@ -31,6 +31,11 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
 
     // Loop thread only.
     private var runQueue = JobDeque(capacity: 1024)
+    /// Tasks resumed by due timers: they run before the rest of the run queue, so a sleep's
+    /// lateness is not the length of whatever backlog the loop holds (W7 spawns 100,000 tasks
+    /// in one job, and a wake-up queued behind them waited for all of them).
+    private var resumed = JobDeque(capacity: 64)
+    private var firingTimers = false
     private var timers = TimerWheel()
     private var ring: Ring!
 
@@ -117,6 +122,10 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
     public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         if inEventLoop && !stopRequested.load(ordering: .relaxed) {
+            if firingTimers {
+                resumed.append(job)
+                return
+            }
             runQueue.append(job)
             counters.queueDepthHighWater.raise(to: UInt64(runQueue.count))
             return
@@ -175,17 +184,28 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
             if condition() { break }
             fireTimers()
             moveInbox()
-            var budget = runQueue.count
-            while budget > 0, let job = runQueue.popFirst() {
+            // A turn runs the jobs queued when it began (and the tasks timers resume meanwhile);
+            // every 61 jobs it also fires due timers and submits/reaps the ring, so neither
+            // waits for a long turn to end.
+            var budget = runQueue.count + resumed.count
+            var sinceMaintenance: UInt32 = 0
+            while budget > 0, let job = resumed.popFirst() ?? runQueue.popFirst() {
                 budget -= 1
                 job.runSynchronously(on: taskExecutor)
                 counters.jobsRun.bump()
+                sinceMaintenance &+= 1
+                if sinceMaintenance == Self.maintenanceInterval {
+                    sinceMaintenance = 0
+                    fireTimers()
+                    budget += resumed.count
+                    ring.flush()
+                }
             }
             // Submit what the turn prepared and take what completed (resumed tasks join the
             // run queue), once per turn.
             ring.flush()
-            if stopRequested.load(ordering: .sequentiallyConsistent) && runQueue.isEmpty { break }
-            if runQueue.isEmpty {
+            if stopRequested.load(ordering: .sequentiallyConsistent) && runQueue.isEmpty && resumed.isEmpty { break }
+            if runQueue.isEmpty && resumed.isEmpty {
                 // The jobs just run may have satisfied the condition: check before sleeping.
                 if condition() { break }
                 park()
@@ -194,6 +214,7 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
         if stopRequested.load(ordering: .sequentiallyConsistent) {
             exited.store(true, ordering: .sequentiallyConsistent)
             var leftovers: [UnownedJob] = []
+            while let job = resumed.popFirst() { leftovers.append(job) }
             while let job = runQueue.popFirst() { leftovers.append(job) }
             leftovers.append(contentsOf: takeInbox())
             let remote = remoteTimers.withLock { heap in
@@ -223,12 +244,17 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
         }
     }
 
+    static let maintenanceInterval: UInt32 = 61
+
+    /// Runs due timer jobs in place (DueTimerJob.swift); the tasks they resume join `resumed`.
     private func fireTimers() {
+        firingTimers = true
+        defer { firingTimers = false }
         var now: UInt64 = 0
         if !timers.isEmpty {
             now = monotonicNanos()
             while let job = timers.popDue(now: now) {
-                runQueue.append(job)
+                DueTimerJob.run(job)  // resumes its task into the run queue (DueTimerJob.swift)
                 counters.timersFired.bump()
             }
         }
@@ -237,13 +263,14 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
         if remote != .max {
             if now == 0 { now = monotonicNanos() }
             if remote <= now {
-                remoteTimers.withLock { heap in
-                    while let job = heap.popDue(now: now) {
-                        runQueue.append(job)
-                        counters.timersFired.bump()
-                    }
+                let due: [UnownedJob] = remoteTimers.withLock { heap in
+                    var due: [UnownedJob] = []
+                    while let job = heap.popDue(now: now) { due.append(job) }
                     remoteDeadline.store(heap.nextDeadline, ordering: .releasing)
+                    return due
                 }
+                for job in due { DueTimerJob.run(job) }
+                counters.timersFired.bump(by: UInt64(due.count))
             }
         }
     }

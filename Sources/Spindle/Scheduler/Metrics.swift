@@ -72,6 +72,9 @@ public struct RuntimeMetrics: Sendable {
     public var injectorDepth: Int
     /// Parked workers woken by threads that are not workers of this runtime.
     public var foreignWakeups: UInt64
+    /// Jobs enqueued by threads that are not workers of this runtime (tasks started or resumed
+    /// from outside: blocking-pool results, the process's I/O loop, other executors).
+    public var remoteEnqueues: UInt64
     /// Tasks started with `spawn` that have not finished yet.
     public var liveSpawnedTasks: Int
     /// Times the blocked-worker watch found a worker stuck in one job past its threshold.

@@ -48,6 +48,7 @@ extension Runtime {
             workers: workers.map(\.counters.snapshot),
             injectorDepth: injector.count + remoteQueue.count,
             foreignWakeups: foreignWakeups.load(ordering: .relaxed),
+            remoteEnqueues: remoteEnqueues.load(ordering: .relaxed),
             liveSpawnedTasks: registry.liveCount,
             blockedWorkerReports: watch?.reports.load(ordering: .relaxed) ?? 0)
     }

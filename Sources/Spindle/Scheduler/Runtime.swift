@@ -64,7 +64,9 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
     let shutdownReport = Lock<ShutdownReport?>(nil)
     let shutdownDone = Gate()
     let allExited = Gate()
+    /// Counters for `metrics()`, relaxed: statistics, ordering nothing.
     let foreignWakeups = Atomic<UInt64>(0)
+    let remoteEnqueues = Atomic<UInt64>(0)
     let orphanedJobs = Atomic<UInt64>(0)
 
     /// Set when a thread that is not one of our workers enqueues a job; workers check it every
@@ -228,6 +230,7 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
             return
         }
         remoteQueue.push(job)
+        remoteEnqueues.add(1, ordering: .relaxed)
         remotePending.store(true, ordering: .relaxed)
         if state.load(ordering: .sequentiallyConsistent) == Self.stopped {
             drainInjectorAfterStop()

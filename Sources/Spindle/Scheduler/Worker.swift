@@ -19,8 +19,9 @@
 // consumes them faster, the consumer would otherwise park and be woken once per job (two system
 // calls and a context switch each; measured: 290,000 park/wake pairs for 1,000,000 spawns on
 // 2 workers). While it spins it is still a searcher, so producers send no wake-ups.
-// Due timers are checked between jobs whenever some are pending, and the job they wake goes to
-// the LIFO slot, so only the job in progress can delay a timer.
+// Due timers are checked between jobs whenever some are pending; their jobs run in place
+// (DueTimerJob.swift) and the task the first one wakes goes to the LIFO slot, so only the job
+// in progress can delay a timer.
 //
 // A yield goes to the back of the local queue, never to the LIFO slot, or `Task.yield()` would
 // hand the worker straight back to the yielder. Swift 6.3 implements a yield by enqueuing a
@@ -94,6 +95,9 @@ final class Worker: @unchecked Sendable {
         /// Inside `reapRing`: wake-ups for resumed tasks are deferred to the end of the batch.
         var reaping = false
         var notifyAfterReap = false
+        /// Inside `runDueTimers`, and how many tasks its jobs have resumed so far.
+        var firingTimers = false
+        var timerResumes = 0
     }
 
     static let maxLifoStreak = 3
@@ -160,6 +164,16 @@ final class Worker: @unchecked Sendable {
             pushLocal(job)
             runtime.notifyParked(from: self)
             return
+        }
+        if owner.pointee.firingTimers {
+            // A timer's helper resumed its task: the first goes to the LIFO slot, later ones
+            // queue behind it, so tasks whose timers fell due together run in deadline order.
+            owner.pointee.timerResumes += 1
+            if owner.pointee.timerResumes > 1 {
+                pushLocal(job, resumed: true)
+                owner.pointee.notifyAfterReap = true
+                return
+            }
         }
         guard let previous = swapLifo(job) else { return }
         pushLocal(previous, resumed: owner.pointee.reaping)
@@ -347,29 +361,48 @@ final class Worker: @unchecked Sendable {
 
     private func fireDueTimers(now: UInt64) {
         if timerDeadline.load(ordering: .relaxed) > now { return }
+        var due = owner.pointee.dueTimers
+        owner.pointee.dueTimers = []
         timers.withLock { heap in
-            while let job = heap.popDue(now: now) { owner.pointee.dueTimers.append(job) }
+            while let job = heap.popDue(now: now) { due.append(job) }
             timerDeadline.store(heap.nextDeadline, ordering: .relaxed)
         }
-        if owner.pointee.dueTimers.isEmpty { return }
-        // The first due job runs next; the rest queue up in deadline order behind it.
-        for (position, job) in owner.pointee.dueTimers.enumerated() {
-            if position == 0 {
-                if let previous = swapLifo(job) { pushLocal(previous, resumed: true) }
-                owner.pointee.lifoStreak = 0
-            } else {
-                pushLocal(job, resumed: true)
-            }
+        if !due.isEmpty {
+            runDueTimers(due)
+            counters.timersFired.bump(by: UInt64(due.count))
         }
-        counters.timersFired.bump(by: UInt64(owner.pointee.dueTimers.count))
-        if owner.pointee.dueTimers.count > 1 { runtime.notifyParked(from: self) }
-        owner.pointee.dueTimers.removeAll(keepingCapacity: true)
+        due.removeAll(keepingCapacity: true)
+        owner.pointee.dueTimers = due
     }
 
     /// Receives a due timer from the runtime's shared heap (owner only).
     func acceptDueTimer(_ job: UnownedJob) {
-        if let previous = swapLifo(job) { pushLocal(previous, resumed: true) }
+        runDueTimers(CollectionOfOne(job))
         counters.timersFired.bump()
+    }
+
+    /// Owner only, between jobs: runs due timer jobs in place (DueTimerJob.swift: each is
+    /// normally `Task.sleep`'s helper, which resumes its task). The first task resumed goes to
+    /// the LIFO slot and runs next; the others queue behind it in deadline order, as resumed
+    /// jobs (never spilled); one wake-up covers the batch.
+    private func runDueTimers(_ jobs: some Collection<UnownedJob>) {
+        owner.pointee.firingTimers = true
+        owner.pointee.timerResumes = 0
+        owner.pointee.reaping = true
+        for job in jobs {
+            owner.pointee.runningJob = Self.identity(job)
+            publishedJob.store(Self.bits(job), ordering: .relaxed)
+            DueTimerJob.run(job)
+            publishedJob.store(0, ordering: .relaxed)
+        }
+        owner.pointee.runningJob = nil
+        owner.pointee.firingTimers = false
+        owner.pointee.reaping = false
+        owner.pointee.lifoStreak = 0
+        if owner.pointee.notifyAfterReap {
+            owner.pointee.notifyAfterReap = false
+            runtime.notifyParked(from: self)
+        }
     }
 
     // MARK: Searching
