@@ -10,8 +10,13 @@ import Spindle
 runServer(name: "spindle-echo", defaultPort: 7000) { listener in
     await acceptLoop(listener) { connection in
         try? connection.setNoDelay()
-        while let bytes = try? await connection.read() {
-            do { try await connection.write(bytes) } catch { return }
+        var buffer: [UInt8] = []  // reused by every read: no allocation per message
+        do {
+            while try await connection.read(into: &buffer) > 0 {
+                try await connection.write(buffer)
+            }
+        } catch {
+            return
         }
     }
 }

@@ -197,6 +197,34 @@ extension SpindleTests {
         }
 
         @Test(arguments: Host.allCases)
+        func readIntoReplacesTheBufferReusesItsStorageAndReturnsZeroAtTheEnd(host: Host) async throws {
+            let results = try await host.run { () -> [String] in
+                let (client, server) = try await connectedPair()
+                var buffer: [UInt8] = []
+                buffer.reserveCapacity(4096)
+                let storage = buffer.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
+                var seen: [String] = []
+                // A slice, written through its own overload.
+                let hello = Array("xhello".utf8)
+                try await client.write(hello[1...])
+                var count = try await server.read(into: &buffer)
+                seen.append("\(count):\(String(decoding: buffer, as: UTF8.self))")
+                try await client.write(Array("hi".utf8))
+                count = try await server.read(into: &buffer)
+                seen.append("\(count):\(String(decoding: buffer, as: UTF8.self))")
+                let same = buffer.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) } == storage
+                seen.append("same storage: \(same)")
+                try client.shutdown(.write)
+                count = try await server.read(into: &buffer)
+                seen.append("\(count):\(buffer.count)")
+                client.close()
+                server.close()
+                return seen
+            }
+            #expect(results == ["5:hello", "2:hi", "same storage: true", "0:0"])
+        }
+
+        @Test(arguments: Host.allCases)
         func aPeerResetFailsAPendingReadWithECONNRESET(host: Host) async throws {
             let error = try await host.run { () -> IOError? in
                 let (client, server) = try await connectedPair()

@@ -3,7 +3,8 @@
 // Metric: msgs_per_s, round trips per second over all connections.
 //
 // Two servers:
-// - spindle / eventloop: per connection, `read` what has arrived and `write` it back, until the
+// - spindle / eventloop: per connection, `read(into:)` what has arrived (one array reused for
+//   every read) and `write` it back, until the
 //   peer closes (SpindleServer.swift for the accept loop).
 // - swift-nio: a raw SwiftNIO server, `ServerBootstrap` on `MultiThreadedEventLoopGroup.singleton`
 //   (`threads` loops, set by the driver through NIO_SINGLETON_GROUP_LOOP_COUNT), whose
@@ -31,8 +32,9 @@ enum TCPEcho {
 
     static func echo(_ stream: TCPStream) async throws {
         try stream.setNoDelay()
-        while let bytes = try await stream.read(maxBytes: 64 * 1024) {
-            try await stream.write(bytes)
+        var buffer: [UInt8] = []
+        while try await stream.read(into: &buffer, maxBytes: 64 * 1024) > 0 {
+            try await stream.write(buffer)
         }
     }
 

@@ -31,6 +31,8 @@ final class StreamCore: @unchecked Sendable {
     static let maxChunk = 64 * 1024
     private var receiveBuffer: UnsafeMutableRawPointer? = nil
     private var receiveCapacity = 0
+    /// Whether the last receive emptied the socket (reader only, like the buffer).
+    private var receiveDrained = false
     private var sendBuffer: UnsafeMutableRawPointer? = nil
     private var sendCapacity = 0
     private let reading = Atomic<Bool>(false)
@@ -66,19 +68,48 @@ final class StreamCore: @unchecked Sendable {
 
     /// Up to `maxBytes` bytes, or nil at end of stream.
     func read(maxBytes: Int) async throws -> [UInt8]? {
+        try await receive(maxBytes: maxBytes) { [UInt8]($0) }
+    }
+
+    /// Up to `maxBytes` bytes into `destination`, replacing its contents and reusing its
+    /// capacity; 0 at end of stream.
+    func read(into destination: inout [UInt8], maxBytes: Int) async throws -> Int {
+        let received = try await receive(maxBytes: maxBytes) { bytes -> Int in
+            destination.removeAll(keepingCapacity: true)
+            destination.append(contentsOf: bytes)
+            return bytes.count
+        }
+        guard let received else {
+            destination.removeAll(keepingCapacity: true)
+            return 0
+        }
+        return received
+    }
+
+    /// Receives up to `maxBytes` bytes into the receive buffer and hands them to `deliver`
+    /// (while this reader still holds the buffer); nil at end of stream.
+    private func receive<Result>(
+        maxBytes: Int, _ deliver: (UnsafeRawBufferPointer) -> Result
+    ) async throws -> Result? {
         try claim(reading, .read)
         defer { reading.store(false, ordering: .releasing) }
         let fd = try descriptor.begin(.read)
         defer { descriptor.end() }
         let count = min(max(maxBytes, 1), Self.maxChunk)
         let buffer = Self.ensure(&receiveBuffer, &receiveCapacity, count)
+        let pollFirst = receiveDrained
         let completion = try await IOSubmission.perform { sqe in
             io_uring_prep_recv(sqe, fd, buffer, count, 0)
+            // The last read took less than it asked for, so the socket was empty then and most
+            // likely still is: arm the readiness poll at once instead of first trying a receive
+            // that would fail with EAGAIN (a request/response peer sends only after our reply).
+            if pollFirst { sqe.pointee.ioprio |= UInt16(IORING_RECVSEND_POLL_FIRST) }
         }
         let result = completion.result
+        receiveDrained = result >= 0 && Int(result) < count
         if result > 0 {
             // Data that raced in with a cancellation is delivered, not dropped.
-            return [UInt8](UnsafeRawBufferPointer(start: buffer, count: Int(result)))
+            return deliver(UnsafeRawBufferPointer(start: buffer, count: Int(result)))
         }
         if descriptor.isClosed { throw IOError.closed(.read) }
         if result == 0 { return nil }

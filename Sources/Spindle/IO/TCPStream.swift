@@ -59,6 +59,23 @@ public final class TCPStream: Sendable {
         try await core.read(maxBytes: maxBytes)
     }
 
+    /// Reads up to `maxBytes` (at most 64 KiB) bytes into `buffer` as soon as any are
+    /// available, replacing its contents. The array's capacity is reused, so a loop that reads
+    /// into the same array allocates nothing per read.
+    ///
+    /// ```swift
+    /// var buffer: [UInt8] = []
+    /// while try await stream.read(into: &buffer) > 0 {
+    ///     try await stream.write(buffer)
+    /// }
+    /// ```
+    ///
+    /// - Returns: the number of bytes read (`buffer.count`); 0 at end of stream.
+    /// - Throws: what ``read(maxBytes:)`` throws.
+    public func read(into buffer: inout [UInt8], maxBytes: Int = 16 * 1024) async throws -> Int {
+        try await core.read(into: &buffer, maxBytes: maxBytes)
+    }
+
     /// Reads exactly `count` bytes.
     ///
     /// - Throws: ``IOError`` with ``IOError/Kind/unexpectedEndOfStream`` if the stream ends first.
@@ -70,6 +87,17 @@ public final class TCPStream: Sendable {
     ///
     /// - Throws: ``IOError`` (`EPIPE`, `ECONNRESET`...), or `CancellationError`.
     public func write<Bytes: Collection & Sendable>(_ bytes: Bytes) async throws where Bytes.Element == UInt8 {
+        try await core.write(bytes)
+    }
+
+    /// Writes all of `bytes` (the common case of the generic `write`, without the overhead of
+    /// its unspecialized code).
+    public func write(_ bytes: [UInt8]) async throws {
+        try await core.write(bytes)
+    }
+
+    /// Writes all of `bytes`.
+    public func write(_ bytes: ArraySlice<UInt8>) async throws {
         try await core.write(bytes)
     }
 
