@@ -25,6 +25,24 @@ struct RecordingHandler: LogHandler {
 
 extension SpindleTests {
     @Suite struct BlockedWorkerWatchTests {
+        @Test func aSingleWorkerRuntimeReportsABlockedWorkerWithoutClaimingAHandOff() async throws {
+            let recorder = LogRecorder()
+            let logger = Logger(label: "test") { _ in RecordingHandler(recorder: recorder) }
+            let runtime = try Runtime(workers: 1, blockedWorkerThreshold: .milliseconds(30), logger: logger)
+            let blocker = try runtime.spawn(name: "alone") { () -> [Task<Void, Never>] in
+                let tasks = (0..<5).map { _ in Task(executorPreference: runtime) {} }
+                usleep(200_000)
+                return tasks
+            }
+            let tasks = try await bounded(10, "blocker") { await blocker.value }
+            for task in tasks { await task.value }
+            #expect(runtime.metrics().blockedWorkerReports >= 1)
+            let report = recorder.all.first { $0.contains("task 'alone'") }
+            #expect(report?.contains("only worker") == true, "\(recorder.all)")
+            #expect(report?.contains("handed") == false, "\(recorder.all)")
+            await runtime.shutdown()
+        }
+
         @Test func blockedWorkerIsReportedAndTasksQueuedBehindItRunElsewhere() async throws {
             let recorder = LogRecorder()
             let logger = Logger(label: "test") { _ in RecordingHandler(recorder: recorder) }

@@ -65,14 +65,18 @@ final class BlockedWorkerWatch: @unchecked Sendable {
                 }
                 let stuckFor = now - lastProgress[index]
                 guard stuckFor >= threshold else { continue }
-                let moved = worker.handOff(using: scratch)
+                // With one worker there is nobody to hand the work to: it stays where it is.
+                let moved = workers.count > 1 ? worker.handOff(using: scratch) : 0
                 if moved > 0 { runtime.notifyParked(from: nil) }
                 if reportedJobs[index] != jobs {
                     reportedJobs[index] = jobs
                     reports.add(1, ordering: .relaxed)
                     let name = runtime.registry.name(ofTask: running) ?? "an unnamed task"
+                    let consequence = workers.count > 1
+                        ? "handed \(moved) queued jobs and timers to other workers"
+                        : "the runtime's only worker, so \(worker.queue.count) queued jobs wait for it"
                     logger.warning(
-                        "Spindle worker \(index) has been blocked in \(name) for \(stuckFor / 1_000_000) ms; handed \(moved) queued jobs and timers to other workers. Move blocking work to toThread { } or a BlockingPool.",
+                        "Spindle worker \(index) has been blocked in \(name) for \(stuckFor / 1_000_000) ms; \(consequence). Move blocking work to toThread { } or a BlockingPool.",
                         metadata: [
                             "worker": "\(index)",
                             "task": "\(name)",

@@ -51,8 +51,8 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
     private(set) var workerRefs: UnsafeMutableBufferPointer<Unmanaged<Worker>> = .init(start: nil, count: 0)
     let injector = Injector()
     /// Jobs enqueued by threads that are not workers: resumptions (I/O from the process's I/O
-    /// loop, blocking-pool results, and the wake-up after every `Task.sleep`, which Swift 6.3
-    /// sends through its global executor). Kept apart from `injector`, which also holds the
+    /// loop, blocking-pool results, continuations resumed by other executors). Kept apart from
+    /// `injector`, which also holds the
     /// overflow and spill of busy workers, so that a resumption never waits behind a backlog of
     /// tasks that have not started yet.
     let remoteQueue = Injector()
@@ -73,8 +73,7 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
     /// tick (one relaxed load) and then take from the injector at once instead of waiting for
     /// the 61-tick check, so such a job waits at most for the job in progress. These are the
     /// latency-sensitive jobs: continuations resumed by other threads (blocking-pool results,
-    /// and the resumption after every `Task.sleep`, which Swift 6.3 routes through a helper
-    /// task on the default executor). Relaxed: the injector's own lock orders the job itself;
+    /// I/O done on the process's I/O loop). Relaxed: the remote queue's own lock orders the job itself;
     /// a missed flag only delays a job to the 61-tick check, never loses it.
     let remotePending = Atomic<Bool>(false)
 

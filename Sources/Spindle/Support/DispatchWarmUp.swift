@@ -1,9 +1,10 @@
 // libdispatch, which runs Swift's global executor on Linux, creates its epoll and eventfd
 // descriptors lazily, when its first worker thread starts, and traps (SIGILL in
 // `_dispatch_epoll_init`) if the process is out of descriptors at that moment. Spindle's tasks
-// touch the global executor now and then (Swift 6.3 resumes a `Task.sleep` through a helper job
-// there), so a server that runs out of descriptors, which Spindle otherwise survives (accept
-// backs off), would die on its first sleep. Every runtime and loop therefore makes Dispatch
+// can touch the global executor (a `Task.sleep` wake-up went through it until due timer jobs
+// ran in place, see DueTimerJob.swift; a nonisolated function called from an actor on the
+// default executor still does), so a server that runs out of descriptors, which Spindle
+// otherwise survives (accept backs off), could die on its first such hop. Every runtime and loop therefore makes Dispatch
 // start once, at creation, while descriptors are still available.
 
 //
