@@ -372,6 +372,46 @@ extension SpindleTests {
             #expect(echoed == [9, 8, 7])
         }
 
+        /// Stream reads and writes run on their caller's executor (`nonisolated(nonsending)`):
+        /// called from an actor that Swift's default executor runs, they must still reach a
+        /// ring (the process's I/O loop) and come back to the actor, not spin or fail.
+        @Test func operationsFromAnActorOffSpindleReachTheIOLoopAndReturnToTheActor() async throws {
+            actor Echoer {
+                var rounds = 0
+                func echo(_ client: TCPStream, _ server: TCPStream) async throws -> [UInt8] {
+                    var buffer: [UInt8] = []
+                    try await client.write([1, 2, 3, 4])
+                    var received: [UInt8] = []
+                    while received.count < 4 {
+                        let count = try await server.read(into: &buffer)
+                        if count == 0 { break }
+                        received += buffer
+                    }
+                    self.assertIsolated()
+                    try await server.write(received[...])
+                    rounds += 1
+                    return try await client.readExactly(4)
+                }
+            }
+            let (listener, port) = try localListener()
+            defer { listener.close() }
+            let echoed = try await bounded(20, "actor echo") { () -> [UInt8] in
+                async let accepted = listener.accept()
+                let client = try await TCPStream.connect(host: "127.0.0.1", port: port)
+                let server = try await accepted
+                defer {
+                    client.close()
+                    server.close()
+                }
+                let echoer = Echoer()
+                let first = try await echoer.echo(client, server)
+                let second = try await echoer.echo(client, server)
+                #expect(await echoer.rounds == 2)
+                return first + second
+            }
+            #expect(echoed == [1, 2, 3, 4, 1, 2, 3, 4])
+        }
+
         @Test(arguments: Host.allCases)
         func aLargeWriteWaitsForRoomAndArrivesIntact(host: Host) async throws {
             // 4 MiB against a reader that starts late: the socket fills, the non-blocking send

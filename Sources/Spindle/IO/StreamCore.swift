@@ -67,13 +67,13 @@ final class StreamCore: @unchecked Sendable {
     }
 
     /// Up to `maxBytes` bytes, or nil at end of stream.
-    func read(maxBytes: Int) async throws -> [UInt8]? {
+    nonisolated(nonsending) func read(maxBytes: Int) async throws -> [UInt8]? {
         try await receive(maxBytes: maxBytes) { [UInt8]($0) }
     }
 
     /// Up to `maxBytes` bytes into `destination`, replacing its contents and reusing its
     /// capacity; 0 at end of stream.
-    func read(into destination: inout [UInt8], maxBytes: Int) async throws -> Int {
+    nonisolated(nonsending) func read(into destination: inout [UInt8], maxBytes: Int) async throws -> Int {
         let received = try await receive(maxBytes: maxBytes) { bytes -> Int in
             destination.removeAll(keepingCapacity: true)
             destination.append(contentsOf: bytes)
@@ -88,7 +88,7 @@ final class StreamCore: @unchecked Sendable {
 
     /// Receives up to `maxBytes` bytes into the receive buffer and hands them to `deliver`
     /// (while this reader still holds the buffer); nil at end of stream.
-    private func receive<Result>(
+    nonisolated(nonsending) private func receive<Result>(
         maxBytes: Int, _ deliver: (UnsafeRawBufferPointer) -> Result
     ) async throws -> Result? {
         try claim(reading, .read)
@@ -118,7 +118,7 @@ final class StreamCore: @unchecked Sendable {
     }
 
     /// Exactly `count` bytes; throws `unexpectedEndOfStream` if the stream ends first.
-    func readExactly(_ count: Int) async throws -> [UInt8] {
+    nonisolated(nonsending) func readExactly(_ count: Int) async throws -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(count)
         while bytes.count < count {
@@ -131,7 +131,7 @@ final class StreamCore: @unchecked Sendable {
     }
 
     /// Writes every byte, looping on short writes.
-    func write<Bytes: Collection>(_ bytes: Bytes) async throws where Bytes.Element == UInt8 {
+    nonisolated(nonsending) func write<Bytes: Collection>(_ bytes: Bytes) async throws where Bytes.Element == UInt8 {
         try claim(writing, .write)
         defer { writing.store(false, ordering: .releasing) }
         let fd = try descriptor.begin(.write)
@@ -157,7 +157,7 @@ final class StreamCore: @unchecked Sendable {
 
     /// Copies `bytes` (at most `maxChunk`) into the send buffer and sends them through io_uring,
     /// which waits for room in the socket.
-    private func sendWaiting<Bytes: Collection>(_ bytes: Bytes, fd: Int32) async throws where Bytes.Element == UInt8 {
+    nonisolated(nonsending) private func sendWaiting<Bytes: Collection>(_ bytes: Bytes, fd: Int32) async throws where Bytes.Element == UInt8 {
         let buffer = Self.ensure(&sendBuffer, &sendCapacity, min(Self.maxChunk, max(bytes.count, 4096)))
         let count = bytes.withContiguousStorageIfAvailable { source -> Int in
             buffer.copyMemory(from: source.baseAddress!, byteCount: source.count)
