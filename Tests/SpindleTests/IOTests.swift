@@ -372,9 +372,10 @@ extension SpindleTests {
             #expect(echoed == [9, 8, 7])
         }
 
-        /// Stream reads and writes run on their caller's executor (`nonisolated(nonsending)`):
-        /// called from an actor that Swift's default executor runs, they must still reach a
-        /// ring (the process's I/O loop) and come back to the actor, not spin or fail.
+        /// Called from an actor that Swift's default executor runs, stream reads and writes must
+        /// reach a ring (the process's I/O loop) and come back to the actor's own executor, not
+        /// spin, fail, or leave the actor's code running on the shared loop's thread. (With the
+        /// stream operations `nonisolated(nonsending)`, the actor stayed on the loop's thread.)
         @Test func operationsFromAnActorOffSpindleReachTheIOLoopAndReturnToTheActor() async throws {
             actor Echoer {
                 var rounds = 0
@@ -388,7 +389,12 @@ extension SpindleTests {
                         received += buffer
                     }
                     self.assertIsolated()
+                    // Back on the actor's own executor, not left on the shared I/O loop.
+                    let onLoopAfterRead = EventLoop.current != nil
+                    #expect(!onLoopAfterRead)
                     try await server.write(received[...])
+                    let onLoopAfterWrite = EventLoop.current != nil
+                    #expect(!onLoopAfterWrite)
                     rounds += 1
                     return try await client.readExactly(4)
                 }

@@ -184,12 +184,27 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
             if condition() { break }
             fireTimers()
             moveInbox()
-            // A turn runs the jobs queued when it began (and the tasks timers resume meanwhile);
-            // every 61 jobs it also fires due timers and submits/reaps the ring, so neither
-            // waits for a long turn to end.
+            // A turn runs as many jobs as were queued when it began, so it always ends (and the
+            // inbox, the stop request and `condition` are looked at again). Every 61 jobs it
+            // also fires due timers and submits/reaps the ring, so neither waits for a long
+            // turn to end. Tasks that timers resumed go first, but at most 3 in a row before
+            // one job of the run queue, so a flood of timers cannot starve the rest.
             var budget = runQueue.count + resumed.count
             var sinceMaintenance: UInt32 = 0
-            while budget > 0, let job = resumed.popFirst() ?? runQueue.popFirst() {
+            var resumedStreak = 0
+            while budget > 0 {
+                let job: UnownedJob
+                if resumedStreak < Self.maxResumedStreak, let next = resumed.popFirst() {
+                    resumedStreak += 1
+                    job = next
+                } else if let next = runQueue.popFirst() {
+                    resumedStreak = 0
+                    job = next
+                } else if let next = resumed.popFirst() {
+                    job = next
+                } else {
+                    break
+                }
                 budget -= 1
                 job.runSynchronously(on: taskExecutor)
                 counters.jobsRun.bump()
@@ -197,7 +212,6 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
                 if sinceMaintenance == Self.maintenanceInterval {
                     sinceMaintenance = 0
                     fireTimers()
-                    budget += resumed.count
                     ring.flush()
                 }
             }
@@ -245,6 +259,7 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
     }
 
     static let maintenanceInterval: UInt32 = 61
+    static let maxResumedStreak = 3
 
     /// Runs due timer jobs in place (DueTimerJob.swift); the tasks they resume join `resumed`.
     private func fireTimers() {
@@ -254,8 +269,9 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
         if !timers.isEmpty {
             now = monotonicNanos()
             while let job = timers.popDue(now: now) {
-                DueTimerJob.run(job)  // resumes its task into the run queue (DueTimerJob.swift)
+                DueTimerJob.run(job)  // resumes its task into `resumed` (DueTimerJob.swift)
                 counters.timersFired.bump()
+                counters.jobsRun.bump()
             }
         }
         // Acquire: pairs with the release store made under the remote heap's lock.
@@ -271,6 +287,7 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
                 }
                 for job in due { DueTimerJob.run(job) }
                 counters.timersFired.bump(by: UInt64(due.count))
+                counters.jobsRun.bump(by: UInt64(due.count))
             }
         }
     }

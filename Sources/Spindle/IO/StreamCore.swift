@@ -22,9 +22,10 @@ import Glibc
 import Synchronization
 
 final class StreamCore: @unchecked Sendable {
-    // @unchecked Sendable: each buffer (and its capacity) is used only by the task holding the
-    // matching flag (`reading` for the receive buffer, `writing` for the send buffer), and by
-    // the kernel while that task waits for the completion.
+    // @unchecked Sendable: each buffer (and its capacity, and `receiveDrained` for the receive
+    // side) is used only by the task holding the matching flag (`reading` for the receive
+    // buffer, `writing` for the send buffer), and by the kernel while that task waits for the
+    // completion.
 
     let descriptor: Descriptor
     /// The most one read returns, and the largest piece a waiting write hands to io_uring.
@@ -67,13 +68,13 @@ final class StreamCore: @unchecked Sendable {
     }
 
     /// Up to `maxBytes` bytes, or nil at end of stream.
-    nonisolated(nonsending) func read(maxBytes: Int) async throws -> [UInt8]? {
+    func read(maxBytes: Int) async throws -> [UInt8]? {
         try await receive(maxBytes: maxBytes) { [UInt8]($0) }
     }
 
     /// Up to `maxBytes` bytes into `destination`, replacing its contents and reusing its
     /// capacity; 0 at end of stream.
-    nonisolated(nonsending) func read(into destination: inout [UInt8], maxBytes: Int) async throws -> Int {
+    func read(into destination: inout [UInt8], maxBytes: Int) async throws -> Int {
         let received = try await receive(maxBytes: maxBytes) { bytes -> Int in
             destination.removeAll(keepingCapacity: true)
             destination.append(contentsOf: bytes)
@@ -88,7 +89,7 @@ final class StreamCore: @unchecked Sendable {
 
     /// Receives up to `maxBytes` bytes into the receive buffer and hands them to `deliver`
     /// (while this reader still holds the buffer); nil at end of stream.
-    nonisolated(nonsending) private func receive<Result>(
+    private func receive<Result>(
         maxBytes: Int, _ deliver: (UnsafeRawBufferPointer) -> Result
     ) async throws -> Result? {
         try claim(reading, .read)
@@ -118,7 +119,7 @@ final class StreamCore: @unchecked Sendable {
     }
 
     /// Exactly `count` bytes; throws `unexpectedEndOfStream` if the stream ends first.
-    nonisolated(nonsending) func readExactly(_ count: Int) async throws -> [UInt8] {
+    func readExactly(_ count: Int) async throws -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(count)
         while bytes.count < count {
@@ -131,7 +132,7 @@ final class StreamCore: @unchecked Sendable {
     }
 
     /// Writes every byte, looping on short writes.
-    nonisolated(nonsending) func write<Bytes: Collection>(_ bytes: Bytes) async throws where Bytes.Element == UInt8 {
+    func write<Bytes: Collection>(_ bytes: Bytes) async throws where Bytes.Element == UInt8 {
         try claim(writing, .write)
         defer { writing.store(false, ordering: .releasing) }
         let fd = try descriptor.begin(.write)
@@ -157,7 +158,7 @@ final class StreamCore: @unchecked Sendable {
 
     /// Copies `bytes` (at most `maxChunk`) into the send buffer and sends them through io_uring,
     /// which waits for room in the socket.
-    nonisolated(nonsending) private func sendWaiting<Bytes: Collection>(_ bytes: Bytes, fd: Int32) async throws where Bytes.Element == UInt8 {
+    private func sendWaiting<Bytes: Collection>(_ bytes: Bytes, fd: Int32) async throws where Bytes.Element == UInt8 {
         let buffer = Self.ensure(&sendBuffer, &sendCapacity, min(Self.maxChunk, max(bytes.count, 4096)))
         let count = bytes.withContiguousStorageIfAvailable { source -> Int in
             buffer.copyMemory(from: source.baseAddress!, byteCount: source.count)

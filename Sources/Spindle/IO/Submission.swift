@@ -24,7 +24,7 @@ enum IOSubmission {
     /// fills the SQE (its user_data is set afterwards); everything it points the kernel at must
     /// stay valid until this returns. Throws only if the task is on no ring and the process's
     /// I/O loop cannot be started.
-    nonisolated(nonsending) static func perform(
+    static func perform(
         _ prepare: (UnsafeMutablePointer<io_uring_sqe>) -> Void
     ) async throws -> IOCompletion {
         while true {
@@ -42,14 +42,14 @@ enum IOSubmission {
     }
 
     /// `perform`, for a task that has just been moved onto a ring's thread.
-    @concurrent private static func performHere(
+    private static func performHere(
         _ prepare: (UnsafeMutablePointer<io_uring_sqe>) -> Void
     ) async throws -> IOCompletion {
         guard let ring = Ring.current else { return .notSubmitted }
         return await perform(on: ring, prepare)
     }
 
-    nonisolated(nonsending) private static func perform(
+    private static func perform(
         on ring: Ring, _ prepare: (UnsafeMutablePointer<io_uring_sqe>) -> Void
     ) async -> IOCompletion {
         // Already cancelled: nothing is submitted, so nothing can be lost.

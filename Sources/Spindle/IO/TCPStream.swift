@@ -55,7 +55,7 @@ public final class TCPStream: Sendable {
     /// - Returns: the bytes, or nil at end of stream.
     /// - Throws: ``IOError`` (`ECONNRESET`...; ``IOError/Kind/closed`` after `close()`), or
     ///   `CancellationError` if the task was cancelled before data arrived.
-    public nonisolated(nonsending) func read(maxBytes: Int = 16 * 1024) async throws -> [UInt8]? {
+    public func read(maxBytes: Int = 16 * 1024) async throws -> [UInt8]? {
         try await core.read(maxBytes: maxBytes)
     }
 
@@ -72,37 +72,37 @@ public final class TCPStream: Sendable {
     ///
     /// - Returns: the number of bytes read (`buffer.count`); 0 at end of stream.
     /// - Throws: what ``read(maxBytes:)`` throws.
-    public nonisolated(nonsending) func read(into buffer: inout [UInt8], maxBytes: Int = 16 * 1024) async throws -> Int {
+    public func read(into buffer: inout [UInt8], maxBytes: Int = 16 * 1024) async throws -> Int {
         try await core.read(into: &buffer, maxBytes: maxBytes)
     }
 
     /// Reads exactly `count` bytes.
     ///
     /// - Throws: ``IOError`` with ``IOError/Kind/unexpectedEndOfStream`` if the stream ends first.
-    public nonisolated(nonsending) func readExactly(_ count: Int) async throws -> [UInt8] {
+    public func readExactly(_ count: Int) async throws -> [UInt8] {
         try await core.readExactly(count)
     }
 
     /// Writes all of `bytes`, however many sends it takes.
     ///
     /// - Throws: ``IOError`` (`EPIPE`, `ECONNRESET`...), or `CancellationError`.
-    public nonisolated(nonsending) func write<Bytes: Collection & Sendable>(_ bytes: Bytes) async throws where Bytes.Element == UInt8 {
+    public func write<Bytes: Collection & Sendable>(_ bytes: Bytes) async throws where Bytes.Element == UInt8 {
         try await core.write(bytes)
     }
 
     /// Writes all of `bytes` (the common case of the generic `write`, without the overhead of
     /// its unspecialized code).
-    public nonisolated(nonsending) func write(_ bytes: [UInt8]) async throws {
+    public func write(_ bytes: [UInt8]) async throws {
         try await core.write(bytes)
     }
 
     /// Writes all of `bytes`.
-    public nonisolated(nonsending) func write(_ bytes: ArraySlice<UInt8>) async throws {
+    public func write(_ bytes: ArraySlice<UInt8>) async throws {
         try await core.write(bytes)
     }
 
     /// Writes the UTF-8 bytes of `string`.
-    public nonisolated(nonsending) func write(_ string: String) async throws {
+    public func write(_ string: String) async throws {
         try await core.write(Array(string.utf8))
     }
 

@@ -37,33 +37,33 @@ public final class UnixStream: Sendable {
     }
 
     /// Up to `maxBytes` bytes, or nil at end of stream (see ``TCPStream/read(maxBytes:)``).
-    public nonisolated(nonsending) func read(maxBytes: Int = 16 * 1024) async throws -> [UInt8]? {
+    public func read(maxBytes: Int = 16 * 1024) async throws -> [UInt8]? {
         try await core.read(maxBytes: maxBytes)
     }
 
     /// Up to `maxBytes` bytes into `buffer`, reusing its capacity; 0 at end of stream (see
     /// ``TCPStream/read(into:maxBytes:)``).
-    public nonisolated(nonsending) func read(into buffer: inout [UInt8], maxBytes: Int = 16 * 1024) async throws -> Int {
+    public func read(into buffer: inout [UInt8], maxBytes: Int = 16 * 1024) async throws -> Int {
         try await core.read(into: &buffer, maxBytes: maxBytes)
     }
 
     /// Exactly `count` bytes (see ``TCPStream/readExactly(_:)``).
-    public nonisolated(nonsending) func readExactly(_ count: Int) async throws -> [UInt8] {
+    public func readExactly(_ count: Int) async throws -> [UInt8] {
         try await core.readExactly(count)
     }
 
     /// Writes all of `bytes`.
-    public nonisolated(nonsending) func write<Bytes: Collection & Sendable>(_ bytes: Bytes) async throws where Bytes.Element == UInt8 {
+    public func write<Bytes: Collection & Sendable>(_ bytes: Bytes) async throws where Bytes.Element == UInt8 {
         try await core.write(bytes)
     }
 
     /// Writes all of `bytes` (without the generic path's overhead).
-    public nonisolated(nonsending) func write(_ bytes: [UInt8]) async throws {
+    public func write(_ bytes: [UInt8]) async throws {
         try await core.write(bytes)
     }
 
     /// Writes all of `bytes`.
-    public nonisolated(nonsending) func write(_ bytes: ArraySlice<UInt8>) async throws {
+    public func write(_ bytes: ArraySlice<UInt8>) async throws {
         try await core.write(bytes)
     }
 

@@ -4,10 +4,15 @@
 // job it publishes as running. A worker whose counter has not moved for `threshold` while it is
 // inside a job is stuck (a blocking system call, a long computation). The watch reports it once
 // per stuck job through swift-log, with the task's name when the task was started with
-// `spawn(name:)`, and hands everything the worker holds to the others: its queued jobs and LIFO
-// slot go to the injector, its timers to the shared heap, and a parked worker is woken. So one
-// blocking call delays only the task that made it. (Tokio cannot do this; Go does it by giving
-// the stuck thread's processor to another thread.)
+// `spawn(name:)`, and, when there are other workers, hands everything the worker holds to
+// them: its queued jobs and LIFO slot go to the injector, its timers to the shared heap, and a
+// parked worker is woken. So one blocking call delays only the task that made it. (Tokio cannot
+// do this; Go does it by giving the stuck thread's processor to another thread.) On a 1-worker
+// runtime there is nobody to hand to: the watch only reports.
+//
+// The watch also sends the wake-ups a worker deferred for work its completions resumed (see
+// Worker's `reapRing`) when the worker has been inside one job for longer than a millisecond
+// since deferring: the owner would only send it after that job.
 //
 // Cost on the hot path: one relaxed store of the running job before and after each job, no
 // clock reads. The watch sleeps `threshold / 4` between samples while any worker is busy and
@@ -55,6 +60,12 @@ final class BlockedWorkerWatch: @unchecked Sendable {
             let now = monotonicNanos()
             var anyBusy = false
             for (index, worker) in workers.enumerated() {
+                let deferred = worker.deferredWakeSince.load(ordering: .relaxed)
+                // Only if the value is still the one read: a newer deferral is the owner's.
+                if deferred != 0 && now &- deferred >= 1_000_000,
+                   worker.deferredWakeSince.compareExchange(expected: deferred, desired: 0, ordering: .relaxed).exchanged {
+                    runtime.notifyParked(from: nil)
+                }
                 let jobs = worker.counters.jobsRun.load(ordering: .relaxed)
                 let running = worker.publishedJob.load(ordering: .relaxed)
                 if running != 0 { anyBusy = true }
@@ -74,7 +85,7 @@ final class BlockedWorkerWatch: @unchecked Sendable {
                     let name = runtime.registry.name(ofTask: running) ?? "an unnamed task"
                     let consequence = workers.count > 1
                         ? "handed \(moved) queued jobs and timers to other workers"
-                        : "the runtime's only worker, so \(worker.queue.count) queued jobs wait for it"
+                        : "the runtime's only worker, so \(worker.queuedJobCount) queued jobs wait for it"
                     logger.warning(
                         "Spindle worker \(index) has been blocked in \(name) for \(stuckFor / 1_000_000) ms; \(consequence). Move blocking work to toThread { } or a BlockingPool.",
                         metadata: [

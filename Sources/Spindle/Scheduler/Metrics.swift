@@ -73,7 +73,8 @@ public struct RuntimeMetrics: Sendable {
     /// Parked workers woken by threads that are not workers of this runtime.
     public var foreignWakeups: UInt64
     /// Jobs enqueued by threads that are not workers of this runtime (tasks started or resumed
-    /// from outside: blocking-pool results, the process's I/O loop, other executors).
+    /// from outside: blocking-pool results, the process's I/O loop, other executors), and,
+    /// once shutdown has stopped the workers, every job enqueued at all.
     public var remoteEnqueues: UInt64
     /// Tasks started with `spawn` that have not finished yet.
     public var liveSpawnedTasks: Int

@@ -111,6 +111,7 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
         guard count >= 1 else { throw SpindleError.invalidWorkerCount(count) }
         DispatchWarmUp.ensure()
         workerCount = count
+        defersIOWakeups = blockedWorkerThreshold != nil
         blockingPool = BlockingPool(validated: "\(name)-blk")
         idle = Idle(workerCount: count)
         // Workers need `self`, so they are created after the stored properties are set.
@@ -136,6 +137,10 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
 
     /// Set once in init; nil when the watch is off.
     private(set) var watch: BlockedWorkerWatch?
+    /// Whether workers defer the wake-up for work their own completions resumed (Worker's
+    /// `reapRing`). Only with the watch, which bounds the deferral when a job runs long. Set in
+    /// init before any worker starts, never changed.
+    let defersIOWakeups: Bool
 
     private func start(name: String) throws(SpindleError) {
         let failures = Lock<SpindleError?>(nil)
@@ -309,7 +314,7 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
             remoteDeadline.store(heap.nextDeadline, ordering: .releasing)
             return due
         }
-        for job in due { worker.acceptDueTimer(job) }
+        if !due.isEmpty { worker.acceptDueTimers(due) }
     }
 
     // MARK: Shutdown plumbing

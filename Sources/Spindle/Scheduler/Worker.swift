@@ -72,6 +72,11 @@ final class Worker: @unchecked Sendable {
     /// The job this worker is running (0 between jobs), for the watch. Relaxed: the watch only
     /// needs to see a value that was current at some recent moment.
     let publishedJob = Atomic<UInt>(0)
+    /// When a wake-up for reaped work was deferred (CLOCK_MONOTONIC ns; 0: none pending).
+    /// Written by the owner; read by the owner and by the watch, which sends the wake-up itself
+    /// when the owner is stuck in a long job. Relaxed: a stale value costs at most one spurious
+    /// or one late (by a watch interval) wake-up; the jobs themselves are ordered by the queue.
+    let deferredWakeSince = Atomic<UInt64>(0)
 
     /// Owner only: the worker's private state. Kept behind a pointer rather than in `var`
     /// properties because Swift checks exclusive access to class properties at run time on
@@ -95,8 +100,6 @@ final class Worker: @unchecked Sendable {
         /// Inside `reapRing`: wake-ups for resumed tasks are deferred to the end of the batch.
         var reaping = false
         var notifyAfterReap = false
-        /// When a wake-up for reaped work was deferred (0: none pending).
-        var deferredWakeSince: UInt64 = 0
         /// Inside `runDueTimers`, and how many tasks its jobs have resumed so far.
         var firingTimers = false
         var timerResumes = 0
@@ -162,7 +165,9 @@ final class Worker: @unchecked Sendable {
     /// Owner only: a job made runnable by code running on this worker.
     @inline(__always)
     func schedule(_ job: UnownedJob, isTask: Bool = true) {
-        if !isTask || Self.identity(job) == owner.pointee.runningJob {
+        // While reaping completions or firing timers no task is yielding: a job that is not a
+        // task (an actor's job, for a task isolated to a default actor) is a resumption too.
+        if Self.identity(job) == owner.pointee.runningJob || (!isTask && !owner.pointee.reaping) {
             // A yield: the running job re-enqueued itself, or (Swift 6.3's `Task.yield()`)
             // enqueued a helper job that will resume it. Back of the queue, and let another
             // worker help if this one has a backlog.
@@ -197,7 +202,9 @@ final class Worker: @unchecked Sendable {
     /// reaped them sooner than a woken worker could start, and the tasks then stay with the
     /// ring that holds their next requests. (W9, 64 echo connections on 2 workers: a third
     /// fewer context switches at the same or a few percent higher throughput.) The delay is
-    /// checked after every job, so a long job holds the hand-off back by its own length only.
+    /// checked after every job; if the job in progress is long, the blocked-worker watch sends
+    /// the wake-up at its next sample (a quarter of its threshold: 25 ms by default). Without
+    /// the watch, wake-ups are not deferred.
     private func reapRing(parkingUntil deadline: UInt64? = nil) {
         owner.pointee.reaping = true
         if let deadline {
@@ -208,17 +215,21 @@ final class Worker: @unchecked Sendable {
         owner.pointee.reaping = false
         if owner.pointee.notifyAfterReap {
             owner.pointee.notifyAfterReap = false
-            if owner.pointee.deferredWakeSince == 0 { owner.pointee.deferredWakeSince = monotonicNanos() }
+            if !runtime.defersIOWakeups {
+                runtime.notifyParked(from: self)
+            } else if deferredWakeSince.load(ordering: .relaxed) == 0 {
+                deferredWakeSince.store(monotonicNanos(), ordering: .relaxed)
+            }
         }
     }
 
     /// Owner only, after each job while a wake-up is deferred: wakes a parked worker once the
-    /// backlog has outlived `ioWakeDelayNanoseconds`; forgets it if the queue emptied first.
-    private func checkDeferredWake() {
-        if queue.isEmpty {
-            owner.pointee.deferredWakeSince = 0
-        } else if monotonicNanos() &- owner.pointee.deferredWakeSince >= Self.ioWakeDelayNanoseconds {
-            owner.pointee.deferredWakeSince = 0
+    /// backlog has outlived `ioWakeDelayNanoseconds`; forgets it if the backlog went first.
+    private func checkDeferredWake(since: UInt64) {
+        if queue.isEmpty && runtime.injector.isEmpty {
+            deferredWakeSince.store(0, ordering: .relaxed)
+        } else if monotonicNanos() &- since >= Self.ioWakeDelayNanoseconds {
+            deferredWakeSince.store(0, ordering: .relaxed)
             runtime.notifyParked(from: self)
         }
     }
@@ -304,7 +315,8 @@ final class Worker: @unchecked Sendable {
                 owner.pointee.runningJob = nil
                 counters.jobsRun.bump()
                 if owner.pointee.spillCount > 0 { flushSpill() }
-                if owner.pointee.deferredWakeSince != 0 { checkDeferredWake() }
+                let deferredSince = deferredWakeSince.load(ordering: .relaxed)
+                if deferredSince != 0 { checkDeferredWake(since: deferredSince) }
                 continue
             }
             if runtime.isStopping { break }
@@ -324,6 +336,9 @@ final class Worker: @unchecked Sendable {
     }
 
     private var hasLocalWork: Bool { lifo.load(ordering: .relaxed) != 0 || !queue.isEmpty }
+
+    /// Jobs waiting in the LIFO slot and local queue (any thread; a snapshot, for reports).
+    var queuedJobCount: Int { queue.count + (lifo.load(ordering: .relaxed) != 0 ? 1 : 0) }
 
     private func nextJob() -> UnownedJob? {
         owner.pointee.tick &+= 1
@@ -397,10 +412,10 @@ final class Worker: @unchecked Sendable {
         owner.pointee.dueTimers = due
     }
 
-    /// Receives a due timer from the runtime's shared heap (owner only).
-    func acceptDueTimer(_ job: UnownedJob) {
-        runDueTimers(CollectionOfOne(job))
-        counters.timersFired.bump()
+    /// Receives due timers from the runtime's shared wheel, in deadline order (owner only).
+    func acceptDueTimers(_ jobs: [UnownedJob]) {
+        runDueTimers(jobs)
+        counters.timersFired.bump(by: UInt64(jobs.count))
     }
 
     /// Owner only, between jobs: runs due timer jobs in place (DueTimerJob.swift: each is
@@ -413,9 +428,12 @@ final class Worker: @unchecked Sendable {
         owner.pointee.reaping = true
         for job in jobs {
             owner.pointee.runningJob = Self.identity(job)
+            owner.pointee.pushesThisJob = 0
             publishedJob.store(Self.bits(job), ordering: .relaxed)
             DueTimerJob.run(job)
             publishedJob.store(0, ordering: .relaxed)
+            counters.jobsRun.bump()  // progress, for the watch, in a long batch
+            if owner.pointee.spillCount > 0 { flushSpill() }
         }
         owner.pointee.runningJob = nil
         owner.pointee.firingTimers = false
