@@ -4,6 +4,20 @@ import Testing
 
 extension SpindleTests {
     @Suite struct BadInputTests {
+        /// Reflection of a runtime or loop must not touch their noncopyable timer wheels
+        /// (default reflection copies every field, and copying a noncopyable one traps).
+        @Test func dumpingARuntimeOrAnEventLoopDoesNotTrap() async throws {
+            let runtime = try Runtime(workers: 1)
+            let loop = try EventLoop()
+            var text = ""
+            dump(runtime, to: &text)
+            dump(loop, to: &text)
+            #expect(text.contains("workerCount: 1"))
+            #expect(String(reflecting: loop).contains("EventLoop"))
+            await loop.shutdown()
+            await runtime.shutdown()
+        }
+
         @Test(arguments: [0, -1, -100])
         func nonPositiveWorkerCountsAreRejected(count: Int) {
             #expect(throws: SpindleError.invalidWorkerCount(count)) { try Runtime(workers: count) }
