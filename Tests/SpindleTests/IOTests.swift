@@ -355,12 +355,8 @@ extension SpindleTests {
 
         @Test func operationsFromAPlainTaskRunOnTheIOLoop() async throws {
             // No Spindle executor here: the requests are performed on the process's I/O loop.
-            let (listener, port) = try localListener()
-            defer { listener.close() }
             let echoed = try await bounded(20, "plain-task echo") { () -> [UInt8] in
-                async let accepted = listener.accept()
-                let client = try await TCPStream.connect(host: "127.0.0.1", port: port)
-                let server = try await accepted
+                let (client, server) = try await connectedPair()
                 defer {
                     client.close()
                     server.close()
@@ -399,12 +395,8 @@ extension SpindleTests {
                     return try await client.readExactly(4)
                 }
             }
-            let (listener, port) = try localListener()
-            defer { listener.close() }
             let echoed = try await bounded(20, "actor echo") { () -> [UInt8] in
-                async let accepted = listener.accept()
-                let client = try await TCPStream.connect(host: "127.0.0.1", port: port)
-                let server = try await accepted
+                let (client, server) = try await connectedPair()
                 defer {
                     client.close()
                     server.close()

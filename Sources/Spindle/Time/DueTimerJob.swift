@@ -23,10 +23,12 @@ enum DueTimerJob {
     /// The generic executor: no actor isolation and no task executor. Swift represents it as
     /// an executor reference whose two words are zero (`SerialExecutorRef::generic()` in the
     /// runtime); there is no public spelling of it in 6.3.
-    static let generic: UnownedSerialExecutor = {
-        precondition(MemoryLayout<UnownedSerialExecutor>.size == 2 * MemoryLayout<UInt>.size)
-        return unsafeBitCast((UInt(0), UInt(0)), to: UnownedSerialExecutor.self)
-    }()
+    /// Built in place on each use: two zero words cost nothing, where a `static let` would pay
+    /// a lazy-initialisation check on every timer job.
+    @inline(__always)
+    static var generic: UnownedSerialExecutor {
+        unsafeBitCast((UInt(0), UInt(0)), to: UnownedSerialExecutor.self)  // sizes checked by unsafeBitCast
+    }
 
     /// Runs a due timer's job on the calling thread in the generic context.
     @inline(__always)
