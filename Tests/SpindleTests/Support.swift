@@ -99,3 +99,11 @@ func threadNames() -> [String] {
 func threadCount(prefix: String, poolThreadsOnly: Bool = false) -> Int {
     threadNames().filter { $0.hasPrefix(prefix) && !(poolThreadsOnly && $0.hasSuffix("-mon")) }.count
 }
+
+extension TimerAction {
+    /// The job of a `.job` timer (the wheel tests use fake job tokens).
+    var job: UnownedJob {
+        guard case .job(let job) = self else { preconditionFailure("not a job timer") }
+        return job
+    }
+}

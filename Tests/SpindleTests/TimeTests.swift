@@ -111,6 +111,48 @@ extension SpindleTests {
             #expect(slowTimedOut)
         }
 
+        /// `withTimeout` around fast operations cancels its timer each time; the cancelled
+        /// sleeps must not stay in the wheel until their deadline (with `Task.sleep` each one
+        /// kept a helper task there for the full 30 s).
+        @Test(arguments: Host.allCases)
+        func cancelledTimeoutsDoNotPileUpInTheWheel(host: Host) async throws {
+            let calls = 20_000
+            let (sum, pending) = try await host.run { () -> (Int, UInt64) in
+                var sum = 0
+                for i in 0..<calls { sum += try await withTimeout(.seconds(30)) { i } }
+                let pending: UInt64
+                if let runtime = Runtime.current {
+                    pending = runtime.metrics().workers.reduce(0) { $0 + $1.timersPending }
+                } else {
+                    pending = EventLoop.current!.metrics().timersPending
+                }
+                return (sum, pending)
+            }
+            #expect(sum == calls * (calls - 1) / 2)
+            // Each wheel sweeps when it reaches twice what its last sweep left (at least
+            // TimerWheel.sweepThreshold): a few thousand at most, not 20,000.
+            #expect(pending <= UInt64(4 * TimerWheel.sweepThreshold), "\(pending) timers still pending")
+        }
+
+        /// A `Spindle.sleep` still pending when its runtime shuts down keeps its deadline: it
+        /// ends on Swift's global executor, not early and not never.
+        @Test func aSleepPendingAtShutdownEndsAtItsDeadlineElsewhere() async throws {
+            let runtime = try Runtime(workers: 1)
+            let started = Atomic(false)
+            let sleeper = Task(executorPreference: runtime) { () -> (Duration, Bool) in
+                let start = ContinuousClock.now
+                started.store(true, ordering: .releasing)
+                let completed = (try? await Spindle.sleep(for: .milliseconds(200))) != nil
+                return (ContinuousClock.now - start, completed)
+            }
+            try await eventually("the sleeper started") { started.load(ordering: .acquiring) }
+            try await Task.sleep(for: .milliseconds(20))
+            await runtime.shutdown()
+            let (slept, completed) = try await bounded(10, "sleep across shutdown") { await sleeper.value }
+            #expect(completed)
+            #expect(slept >= .milliseconds(200))
+        }
+
         @Test func connectWithATimeoutToAnUnroutableBacklogFailsWithETIMEDOUT() async throws {
             // A listener with a full backlog that never accepts makes further connects hang in
             // SYN-SENT (the kernel drops the SYNs), so the timeout decides.

@@ -144,7 +144,18 @@ struct Driver: Sendable {
             note("\(prefix): FAILED with exit status \(outcome.status) (\(seconds))")
             return outcome.seconds
         }
-        guard let metrics else { return outcome.seconds }
+        guard var metrics else { return outcome.seconds }
+        if key.workload == .w7, configuration.runtime == .spindle || configuration.runtime == .eventloop {
+            // `Task.sleep` on the same runtime, in its own child (Timers.swift).
+            var environment = childEnvironment(key)
+            environment[Timers.sleepVariable] = "task"
+            if let task = try? ChildProcess.run(childCommand(key), environment: environment, timeout: timeout),
+               task.status == 0, !task.timedOut, let taskMetrics = Self.parse(task.output, expecting: key) {
+                for (name, value) in taskMetrics { metrics["task_sleep_" + name] = value }
+            } else {
+                note("\(prefix): the Task.sleep child failed; its metrics are missing")
+            }
+        }
         results.samples[key, default: []].append(metrics)
         let shown = metrics.keys.sorted().map { "\($0)=\(String(format: "%.1f", metrics[$0]!))" }
         note("\(prefix): \(shown.joined(separator: " ")) (\(seconds))")

@@ -1,7 +1,10 @@
-// W7 timers: 100,000 tasks (10,000 in quick mode), all started at once, each sleeps once with
-// `Task.sleep` for a fixed-seed random whole number of milliseconds in 1...100. On a Spindle
-// runtime or event loop the sleep goes to Spindle's timers; on swift-default to Dispatch's; on
-// swift-nio to the event loop's scheduled tasks (NIO's takeover of the global executor).
+// W7 timers: 100,000 tasks (10,000 in quick mode), all started at once, each sleeps once for a
+// fixed-seed random whole number of milliseconds in 1...100, with each runtime's natural sleep:
+// `Spindle.sleep` on a Spindle runtime or event loop (a wheel entry holding the continuation),
+// `Task.sleep` elsewhere (swift-default: Dispatch's timers; swift-nio: the event loop's
+// scheduled tasks, through NIO's takeover of the global executor). On Spindle, `Task.sleep` is
+// measured too, in a separate child (`task_sleep_*` metrics): Swift 6.3 routes it to the same
+// wheels, through a helper task per sleep. (W3 does the same with channels.)
 //
 // Metrics: total_ms, from before the first spawn to the last wake-up (ideal: a little over the
 // longest sleep, 100 ms), and the lateness of each sleep, how long after its deadline (the
@@ -14,12 +17,17 @@
 // (shared/design.md, "Hazards"), which made a 100,000-child group cost 5-20 s here whatever the
 // timers. The last task to finish resumes the root task.
 
+import Spindle
 import Synchronization
 
 enum Timers {
     static let longestSleepMilliseconds = 100
 
-    static func run(tasks: Int, executor: (any TaskExecutor)?) async throws -> [Metric] {
+    enum Sleep { case task, spindle }
+    /// Set to `task` in a Spindle child's environment to measure `Task.sleep` instead.
+    static let sleepVariable = "SPINDLE_BENCH_W7_SLEEP"
+
+    static func run(tasks: Int, executor: (any TaskExecutor)?, sleep: Sleep) async throws -> [Metric] {
         var generator = SplitMix64(state: 0x5EED_0007)
         let plan = (0..<tasks).map { _ in Int.random(in: 1...longestSleepMilliseconds, using: &generator) }
         let log = LatenessLog(count: tasks)
@@ -32,7 +40,10 @@ enum Timers {
                     let delay = Duration.milliseconds(milliseconds)
                     let asked = ContinuousClock.now
                     do {
-                        try await Task.sleep(for: delay)
+                        switch sleep {
+                        case .task: try await Task.sleep(for: delay)
+                        case .spindle: try await Spindle.sleep(for: delay)
+                        }
                     } catch {
                         log.record(nil, at: index)
                         return

@@ -66,7 +66,15 @@ extension WorkloadID {
             depth: sizes.chainDepth, repeats: sizes.chainRepeats, executor: context.executor)
         case .w5: return try await SchedulingWorkloads.skynet(leaves: sizes.skynetLeaves)
         case .w6: return try await UnbalancedCPU.run(tasks: sizes.cpuTasks)
-        case .w7: return try await Timers.run(tasks: sizes.timerTasks, executor: context.executor)
+        case .w7:
+            let isSpindle = context.executor is Runtime || context.executor is EventLoop
+            guard isSpindle else {
+                return try await Timers.run(tasks: sizes.timerTasks, executor: context.executor, sleep: .task)
+            }
+            // The driver measures `Task.sleep` on Spindle in a child of its own (a second run in
+            // one process would find the first one's heap already grown): Driver.w7TaskSleep.
+            let sleep: Timers.Sleep = getenv(Timers.sleepVariable).map { String(cString: $0) } == "task" ? .task : .spindle
+            return try await Timers.run(tasks: sizes.timerTasks, executor: context.executor, sleep: sleep)
         case .w8: return try await HTTPPlaintext.run(context)
         case .w9: return try await TCPEcho.run(context)
         case .w10: return try await BlockingOffload.run(

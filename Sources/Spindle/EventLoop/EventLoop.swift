@@ -261,31 +261,32 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
     static let maintenanceInterval: UInt32 = 61
     static let maxResumedStreak = 3
 
-    /// Runs due timer jobs in place (DueTimerJob.swift); the tasks they resume join `resumed`.
+    /// Fires due timers in place (TimerAction.swift); the tasks they resume join `resumed`.
     private func fireTimers() {
         firingTimers = true
         defer { firingTimers = false }
         var now: UInt64 = 0
         if !timers.isEmpty {
             now = monotonicNanos()
-            while let job = timers.popDue(now: now) {
-                DueTimerJob.run(job)  // resumes its task into `resumed` (DueTimerJob.swift)
+            while let action = timers.popDue(now: now) {
+                action.fire()  // resumes its task into `resumed`
                 counters.timersFired.bump()
                 counters.jobsRun.bump()
             }
+            counters.timersPending.store(UInt64(timers.count), ordering: .relaxed)
         }
         // Acquire: pairs with the release store made under the remote heap's lock.
         let remote = remoteDeadline.load(ordering: .acquiring)
         if remote != .max {
             if now == 0 { now = monotonicNanos() }
             if remote <= now {
-                let due: [UnownedJob] = remoteTimers.withLock { heap in
-                    var due: [UnownedJob] = []
-                    while let job = heap.popDue(now: now) { due.append(job) }
+                let due: [TimerAction] = remoteTimers.withLock { heap in
+                    var due: [TimerAction] = []
+                    while let action = heap.popDue(now: now) { due.append(action) }
                     remoteDeadline.store(heap.nextDeadline, ordering: .releasing)
                     return due
                 }
-                for job in due { DueTimerJob.run(job) }
+                for action in due { action.fire() }
                 counters.timersFired.bump(by: UInt64(due.count))
                 counters.jobsRun.bump(by: UInt64(due.count))
             }
@@ -313,17 +314,19 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
 
     // MARK: Timers
 
-    func scheduleTimer(_ job: UnownedJob, deadline: UInt64) {
+    /// Sets a timer: on the loop's own wheel from its thread, else on the shared one.
+    func scheduleTimer(_ action: TimerAction, deadline: UInt64) {
         if inEventLoop && !stopRequested.load(ordering: .relaxed) {
-            timers.insert(job, deadline: deadline)
+            timers.insert(action, deadline: deadline)
+            counters.timersPending.store(UInt64(timers.count), ordering: .relaxed)
             return
         }
         if exited.load(ordering: .sequentiallyConsistent) {
-            Afterlife.adopt([], timers: [(job, deadline)], from: self)
+            Afterlife.adopt([], timers: [(action, deadline)], from: self)
             return
         }
         remoteTimers.withLock { heap in
-            heap.insert(job, deadline: deadline)
+            heap.insert(action, deadline: deadline)
             remoteDeadline.store(heap.nextDeadline, ordering: .releasing)
         }
         // The loop must recompute its park timeout.
@@ -457,8 +460,6 @@ extension EventLoop: SchedulingExecutor {
             enqueue(ExecutorJob(job))
             return
         }
-        let now = monotonicNanos()
-        let nanos = duration.clampedNanoseconds
-        scheduleTimer(job, deadline: nanos >= UInt64.max - now ? UInt64.max - 1 : now + nanos)
+        scheduleTimer(.job(job), deadline: monotonicDeadline(after: duration))
     }
 }

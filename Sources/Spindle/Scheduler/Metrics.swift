@@ -20,6 +20,9 @@ final class WorkerCounters: Sendable {
     let queueDepthHighWater = Atomic<UInt64>(0)
     let sqesSubmitted = Atomic<UInt64>(0)
     let cqesReaped = Atomic<UInt64>(0)
+    /// The size of the timer wheel, stored (not bumped) whenever it changes; for the worker's
+    /// own wheel under its lock, so a hand-off by the watch stores in order too.
+    let timersPending = Atomic<UInt64>(0)
 }
 
 extension Atomic where Value == UInt64 {
@@ -56,6 +59,9 @@ public struct WorkerMetrics: Sendable, Equatable {
     public var overflows: UInt64
     /// Delayed jobs (`Task.sleep`) this worker made runnable.
     public var timersFired: UInt64
+    /// Timers set and not yet fired, on this worker's wheel. A cancelled `Spindle.sleep`
+    /// counts until the wheel sweeps it (at most about as many as the live ones).
+    public var timersPending: UInt64
     /// The most jobs its local queue ever held at once.
     public var queueDepthHighWater: UInt64
     /// io_uring requests (SQEs) its ring submitted, the park's eventfd read included.
@@ -99,6 +105,7 @@ extension WorkerCounters {
             wakeupsSent: wakeupsSent.load(ordering: .relaxed),
             overflows: overflows.load(ordering: .relaxed),
             timersFired: timersFired.load(ordering: .relaxed),
+            timersPending: timersPending.load(ordering: .relaxed),
             queueDepthHighWater: queueDepthHighWater.load(ordering: .relaxed),
             sqesSubmitted: sqesSubmitted.load(ordering: .relaxed),
             cqesReaped: cqesReaped.load(ordering: .relaxed))

@@ -208,9 +208,6 @@ extension Runtime: SchedulingExecutor {
             enqueue(ExecutorJob(job))
             return
         }
-        let now = monotonicNanos()
-        let nanos = duration.clampedNanoseconds
-        let deadline = nanos >= UInt64.max - now ? UInt64.max - 1 : now + nanos
-        scheduleTimer(job, deadline: deadline)
+        scheduleTimer(.job(job), deadline: monotonicDeadline(after: duration))
     }
 }

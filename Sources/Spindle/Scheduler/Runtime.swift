@@ -265,29 +265,30 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
 
     // MARK: Timers
 
-    /// Schedules `job` to run at `deadline` (CLOCK_MONOTONIC nanoseconds).
-    func scheduleTimer(_ job: UnownedJob, deadline: UInt64) {
+    /// Schedules a timer to fire at `deadline` (CLOCK_MONOTONIC nanoseconds): on the calling
+    /// worker's wheel if it is one of ours, else on the shared one.
+    func scheduleTimer(_ action: TimerAction, deadline: UInt64) {
         if let raw = spindle_current_worker() {
             let scheduled = Unmanaged<Worker>.fromOpaque(raw)._withUnsafeGuaranteedRef { worker -> Bool in
                 guard worker.runtime === self, !isStopping else { return false }
-                worker.scheduleTimer(job, deadline: deadline)
+                worker.scheduleTimer(action, deadline: deadline)
                 return true
             }
             if scheduled { return }
         }
         if isStopping {
-            orphan([], timers: [(job, deadline)])
+            orphan([], timers: [(action, deadline)])
             return
         }
-        scheduleSharedTimer(job, deadline: deadline)
+        scheduleSharedTimer(action, deadline: deadline)
     }
 
     /// Puts a timer in the heap every worker watches (timers from other threads, and those
     /// moved off a blocked worker).
-    func scheduleSharedTimer(_ job: UnownedJob, deadline: UInt64) {
+    func scheduleSharedTimer(_ action: TimerAction, deadline: UInt64) {
         let becameEarliest = remoteTimers.withLock { heap -> Bool in
             let previous = heap.nextDeadline
-            heap.insert(job, deadline: deadline)
+            heap.insert(action, deadline: deadline)
             // Release inside the lock: a worker that reads the new value and takes the lock sees the entry.
             remoteDeadline.store(heap.nextDeadline, ordering: .releasing)
             return deadline < previous
@@ -308,9 +309,9 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
         if earliest == .max { return }
         let now = monotonicNanos()
         if earliest > now { return }
-        let due: [UnownedJob] = remoteTimers.withLock { heap in
-            var due: [UnownedJob] = []
-            while let job = heap.popDue(now: now) { due.append(job) }
+        let due: [TimerAction] = remoteTimers.withLock { heap in
+            var due: [TimerAction] = []
+            while let action = heap.popDue(now: now) { due.append(action) }
             remoteDeadline.store(heap.nextDeadline, ordering: .releasing)
             return due
         }

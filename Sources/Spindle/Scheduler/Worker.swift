@@ -91,7 +91,7 @@ final class Worker: @unchecked Sendable {
         var tick: UInt32 = 0
         var isSearching = false
         var runningJob: UnsafeRawPointer? = nil
-        var dueTimers: [UnownedJob] = []
+        var dueTimers: [TimerAction] = []
         var random: UInt64
         var spilling = false
         var spillCount = 0
@@ -286,11 +286,12 @@ final class Worker: @unchecked Sendable {
         runtime.notifyParked(from: self)
     }
 
-    /// Owner only: a job to run at `deadline` (CLOCK_MONOTONIC nanoseconds).
-    func scheduleTimer(_ job: UnownedJob, deadline: UInt64) {
+    /// Owner only: a timer to fire at `deadline` (CLOCK_MONOTONIC nanoseconds).
+    func scheduleTimer(_ action: TimerAction, deadline: UInt64) {
         timers.withLock { heap in
-            heap.insert(job, deadline: deadline)
+            heap.insert(action, deadline: deadline)
             timerDeadline.store(heap.nextDeadline, ordering: .relaxed)
+            counters.timersPending.store(UInt64(heap.count), ordering: .relaxed)
         }
     }
 
@@ -401,8 +402,9 @@ final class Worker: @unchecked Sendable {
         var due = owner.pointee.dueTimers
         owner.pointee.dueTimers = []
         timers.withLock { heap in
-            while let job = heap.popDue(now: now) { due.append(job) }
+            while let action = heap.popDue(now: now) { due.append(action) }
             timerDeadline.store(heap.nextDeadline, ordering: .relaxed)
+            counters.timersPending.store(UInt64(heap.count), ordering: .relaxed)
         }
         if !due.isEmpty {
             runDueTimers(due)
@@ -413,25 +415,32 @@ final class Worker: @unchecked Sendable {
     }
 
     /// Receives due timers from the runtime's shared wheel, in deadline order (owner only).
-    func acceptDueTimers(_ jobs: [UnownedJob]) {
-        runDueTimers(jobs)
-        counters.timersFired.bump(by: UInt64(jobs.count))
+    func acceptDueTimers(_ actions: [TimerAction]) {
+        runDueTimers(actions)
+        counters.timersFired.bump(by: UInt64(actions.count))
     }
 
-    /// Owner only, between jobs: runs due timer jobs in place (DueTimerJob.swift: each is
-    /// normally `Task.sleep`'s helper, which resumes its task). The first task resumed goes to
+    /// Owner only, between jobs: fires due timers in place (a job, normally `Task.sleep`'s
+    /// helper, runs and resumes its task, DueTimerJob.swift; a `Spindle.sleep` waiter resumes
+    /// its task directly, SleepWaiter.swift). The first task resumed goes to
     /// the LIFO slot and runs next; the others queue behind it in deadline order, as resumed
     /// jobs (never spilled); one wake-up covers the batch.
-    private func runDueTimers(_ jobs: some Collection<UnownedJob>) {
+    private func runDueTimers(_ actions: some Collection<TimerAction>) {
         owner.pointee.firingTimers = true
         owner.pointee.timerResumes = 0
         owner.pointee.reaping = true
-        for job in jobs {
-            owner.pointee.runningJob = Self.identity(job)
+        for action in actions {
             owner.pointee.pushesThisJob = 0
-            publishedJob.store(Self.bits(job), ordering: .relaxed)
-            DueTimerJob.run(job)
-            publishedJob.store(0, ordering: .relaxed)
+            switch action {
+            case .job(let job):
+                owner.pointee.runningJob = Self.identity(job)
+                publishedJob.store(Self.bits(job), ordering: .relaxed)
+                DueTimerJob.run(job)
+                publishedJob.store(0, ordering: .relaxed)
+            case .wake(let waiter):
+                owner.pointee.runningJob = nil
+                waiter.fire()
+            }
             counters.jobsRun.bump()  // progress, for the watch, in a long batch
             if owner.pointee.spillCount > 0 { flushSpill() }
         }
@@ -545,7 +554,10 @@ final class Worker: @unchecked Sendable {
 
     private func takeAllTimers() -> [Afterlife.Timed] {
         timers.withLock { heap in
-            defer { timerDeadline.store(.max, ordering: .relaxed) }
+            defer {
+                timerDeadline.store(.max, ordering: .relaxed)
+                counters.timersPending.store(0, ordering: .relaxed)
+            }
             return heap.removeAll()
         }
     }
@@ -572,7 +584,7 @@ final class Worker: @unchecked Sendable {
         runtime.injector.pushFront(jobs)
         let moved = jobs.count
         let timerJobs = takeAllTimers()
-        for timer in timerJobs { runtime.scheduleSharedTimer(timer.job, deadline: timer.deadline) }
+        for timer in timerJobs { runtime.scheduleSharedTimer(timer.action, deadline: timer.deadline) }
         return moved + timerJobs.count
     }
 }

@@ -5,35 +5,50 @@
 // every job that still reaches it (a continuation resumed late by some other thread), to Swift's
 // global executor. Their tasks were cancelled by shutdown; this only lets them finish. A delayed
 // job (a `Task.sleep` in progress) keeps its deadline: it is re-armed on the global executor
-// rather than run early.
+// rather than run early; so does a `Spindle.sleep`, which is then resumed from a task there.
 //
 // If Spindle itself is the process's global executor, there is nowhere else to go, and the job
 // runs in place on the calling thread.
 
 enum Afterlife {
-    /// A job and its deadline (CLOCK_MONOTONIC nanoseconds).
-    typealias Timed = (job: UnownedJob, deadline: UInt64)
+    /// A timer and its deadline (CLOCK_MONOTONIC nanoseconds).
+    typealias Timed = (action: TimerAction, deadline: UInt64)
 
     static func adopt(_ jobs: [UnownedJob], timers: [Timed] = [], from executor: some TaskExecutor) {
         let global = globalConcurrentExecutor
+        let timers = timers.filter { !$0.action.isCancelled }  // a cancelled sleep has ended
         if (global as AnyObject) === executor {
             for job in jobs { job.runSynchronously(on: executor.asUnownedTaskExecutor()) }
-            for timer in timers { timer.job.runSynchronously(on: executor.asUnownedTaskExecutor()) }
+            for timer in timers {
+                switch timer.action {
+                case .job(let job): job.runSynchronously(on: executor.asUnownedTaskExecutor())
+                case .wake(let waiter): waiter.fire()
+                }
+            }
             return
         }
         for job in jobs { global.enqueue(job) }
         let now = monotonicNanos()
         for timer in timers {
             if timer.deadline <= now {
-                global.enqueue(timer.job)
+                fire(timer.action, on: global)
                 continue
             }
-            let job = timer.job
+            let action = timer.action
             let delay = timer.deadline - now
             Task.detached {
                 try? await Task.sleep(nanoseconds: delay)
-                globalConcurrentExecutor.enqueue(job)
+                fire(action, on: globalConcurrentExecutor)
             }
+        }
+    }
+
+    /// A job goes to `executor`; a sleep waiter is resumed here (its task then goes to its
+    /// own executor, which, stopped, sends it on to `executor`).
+    private static func fire(_ action: TimerAction, on executor: any TaskExecutor) {
+        switch action {
+        case .job(let job): executor.enqueue(job)
+        case .wake(let waiter): waiter.fire()
         }
     }
 }

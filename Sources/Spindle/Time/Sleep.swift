@@ -1,18 +1,80 @@
-// `sleep(for:)` and `sleep(until:)`: on a Spindle runtime or event loop, Swift routes the sleep
-// to the executor's timers (its `SchedulingExecutor` conformance), so the task wakes from the
-// worker's own timer structure and the worker's park timeout; elsewhere it is Swift's sleep.
-// Both are cancellable: a cancelled sleep throws `CancellationError` at once.
+// `sleep(for:)` and `sleep(until:)`.
+//
+// On a Spindle worker or event loop thread the sleep is an entry in that thread's timer wheel
+// holding the task's continuation (SleepWaiter.swift): one small object per sleep, resumed in
+// place by the owner when the deadline comes. `Task.sleep` on a Spindle executor reaches the
+// same wheels, but Swift 6.3 implements it with a helper task per sleep (an allocation the
+// size of a task, its own run and completion), so this path is the cheaper one (W7 in
+// docs/benchmarks.md). Elsewhere (a task on Swift's default executor) it is `Task.sleep`.
+//
+// Both are cancellable: a cancelled sleep throws `CancellationError` at once, and its wheel
+// entry is dropped by the wheel's next sweep (TimerWheel.swift) or at its deadline.
+
+import CSpindle
 
 /// Suspends the current task for `duration`.
 ///
 /// - Throws: `CancellationError` if the task is cancelled first.
 public func sleep(for duration: Duration) async throws {
-    try await Task.sleep(for: duration)
+    guard let host = TimerHost.current else { return try await Task.sleep(for: duration) }
+    try await sleep(on: host, deadline: monotonicDeadline(after: duration))
 }
 
 /// Suspends the current task until `deadline`.
 ///
 /// - Throws: `CancellationError` if the task is cancelled first.
 public func sleep(until deadline: ContinuousClock.Instant) async throws {
-    try await Task.sleep(until: deadline, clock: .continuous)
+    guard let host = TimerHost.current else {
+        return try await Task.sleep(until: deadline, clock: .continuous)
+    }
+    let delay = ContinuousClock.now.duration(to: deadline)
+    try await sleep(on: host, deadline: monotonicDeadline(after: max(delay, .zero)))
+}
+
+/// A CLOCK_MONOTONIC deadline `duration` from now, saturating.
+func monotonicDeadline(after duration: Duration) -> UInt64 {
+    let now = monotonicNanos()
+    let nanos = duration.clampedNanoseconds
+    return nanos >= UInt64.max - now ? UInt64.max - 1 : now + nanos
+}
+
+private func sleep(on host: TimerHost, deadline: UInt64) async throws {
+    if Task.isCancelled { throw CancellationError() }
+    let waiter = SleepWaiter()
+    try await withTaskCancellationHandler {
+        try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
+            guard waiter.arm(continuation) else {
+                continuation.resume(throwing: CancellationError())
+                return
+            }
+            // Still on the thread that was current when the sleep began (the closure runs
+            // synchronously), so the host's wheel is this thread's.
+            host.schedule(.wake(waiter), deadline: deadline)
+        }
+    } onCancel: {
+        waiter.cancel()
+    }
+}
+
+/// The timer wheel of the calling thread, if it is a Spindle worker or event loop.
+enum TimerHost {
+    case worker(Unmanaged<Worker>)
+    case loop(Unmanaged<EventLoop>)
+
+    static var current: TimerHost? {
+        if let raw = spindle_current_worker() { return .worker(Unmanaged.fromOpaque(raw)) }
+        if let raw = spindle_current_loop() { return .loop(Unmanaged.fromOpaque(raw)) }
+        return nil
+    }
+
+    /// Sets the timer on this thread's wheel (or, if the owner is stopping, wherever its
+    /// timers go then: the runtime's shared wheel or the afterlife).
+    func schedule(_ action: TimerAction, deadline: UInt64) {
+        switch self {
+        case .worker(let worker):
+            worker._withUnsafeGuaranteedRef { $0.runtime.scheduleTimer(action, deadline: deadline) }
+        case .loop(let loop):
+            loop._withUnsafeGuaranteedRef { $0.scheduleTimer(action, deadline: deadline) }
+        }
+    }
 }

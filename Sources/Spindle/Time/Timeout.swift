@@ -30,7 +30,7 @@ public func withTimeout<Success: Sendable>(
         }
         group.addTask {
             // Cancelled when the operation finishes first; then its result is ignored.
-            try? await Task.sleep(for: duration)
+            try? await sleep(for: duration)  // Spindle's: a wheel entry, swept once cancelled
             return .timedOut
         }
         guard let first = try await group.next() else { throw CancellationError() }

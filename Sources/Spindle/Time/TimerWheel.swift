@@ -1,5 +1,5 @@
-// Jobs waiting for a deadline (`Task.sleep`, `Spindle.sleep`, `withTimeout` on a Spindle
-// executor), as a hierarchical timing wheel: 6 levels of 64 slots at 1 ms resolution, so level
+// Timers waiting for a deadline (`Task.sleep` jobs and `Spindle.sleep` waiters, TimerAction.swift;
+// `withTimeout` on a Spindle executor), as a hierarchical timing wheel: 6 levels of 64 slots at 1 ms resolution, so level
 // k's slots are 64^k ms wide and the whole wheel spans 64^6 ms (about 2.2 years). One wheel per
 // worker and per event loop, touched only under its owner's discipline (the owner thread, or a
 // lock for the shared ones); the nearest deadline is the owner's park timeout.
@@ -23,6 +23,14 @@
 //
 // A deadline beyond the wheel's span is placed in the last level's farthest slot and placed
 // again when that slot comes round (its real tick is kept in the entry).
+//
+// Cancelled sleeps. A cancelled `Spindle.sleep` resumes its task at once (SleepWaiter.swift),
+// but its entry, owned by this wheel's owner, stays where it is: the canceller may be another
+// thread. Entries are dropped lazily, Go's way with deleted timers: when the count of entries
+// reaches twice what it was after the last sweep (and at least `sweepThreshold`), one pass
+// over the slots frees every cancelled entry. Each sweep costs O(entries) and happens only
+// after the count has doubled, so it is O(1) per insertion, and cancelled entries never
+// outnumber the live ones by more than about the threshold.
 
 struct TimerWheel: ~Copyable {
     static let levels = 6
@@ -32,8 +40,11 @@ struct TimerWheel: ~Copyable {
     /// Ticks the wheel spans from `elapsed`.
     static let span: UInt64 = 1 << (slotBits * UInt64(levels))
 
+    /// Below this many entries the wheel never sweeps.
+    static let sweepThreshold = 1024
+
     private struct Entry {
-        var job: UnownedJob?
+        var action: TimerAction?
         var deadline: UInt64
         var tick: UInt64
         var next: Int32
@@ -47,8 +58,11 @@ struct TimerWheel: ~Copyable {
     private var tails = [Int32](repeating: -1, count: TimerWheel.levels * TimerWheel.slotsPerLevel)
     /// Per level, a bit per occupied slot.
     private var occupied = [UInt64](repeating: 0, count: TimerWheel.levels)
-    /// Jobs whose tick has come, in firing order.
-    private var ready = JobDeque(capacity: 64)
+    /// Actions whose tick has come, in firing order: `ready[readyHead...]`.
+    private var ready: ContiguousArray<TimerAction> = []
+    private var readyHead = 0
+    /// The entry count at which the next sweep for cancelled sleeps runs.
+    private var sweepAt = TimerWheel.sweepThreshold
     private var elapsed: UInt64 = 0
     private(set) var count = 0
     /// The clock used to start an empty wheel at the present (tests substitute their own).
@@ -65,12 +79,13 @@ struct TimerWheel: ~Copyable {
     /// cascade, a little before the job's own deadline). `.max` when empty.
     var nextDeadline: UInt64 {
         if count == 0 { return .max }
-        if !ready.isEmpty { return elapsed &* Self.nanosPerTick }
+        if readyHead < ready.count { return elapsed &* Self.nanosPerTick }
         guard let (_, _, tick) = earliestSlot() else { return .max }
         return tick >= UInt64.max / Self.nanosPerTick ? .max - 1 : tick * Self.nanosPerTick
     }
 
-    mutating func insert(_ job: UnownedJob, deadline: UInt64) {
+    mutating func insert(_ action: TimerAction, deadline: UInt64) {
+        if count >= sweepAt { sweepCancelled() }
         if count == 0 {
             // Nothing is placed relative to `elapsed`: move it to the present, so the new
             // entry lands in a low level. (Never past the present: that would fire it early.)
@@ -78,7 +93,7 @@ struct TimerWheel: ~Copyable {
         }
         let tick = deadline / Self.nanosPerTick + (deadline % Self.nanosPerTick == 0 ? 0 : 1)
         let index: Int32
-        let entry = Entry(job: job, deadline: deadline, tick: tick, next: -1)
+        let entry = Entry(action: action, deadline: deadline, tick: tick, next: -1)
         if firstFree >= 0 {
             index = firstFree
             firstFree = entries[Int(index)].next
@@ -95,7 +110,7 @@ struct TimerWheel: ~Copyable {
     private mutating func place(_ index: Int32) {
         let tick = entries[Int(index)].tick
         if tick <= elapsed {
-            ready.append(entries[Int(index)].job!)
+            ready.append(entries[Int(index)].action!)
             free(index)
             return
         }
@@ -116,10 +131,10 @@ struct TimerWheel: ~Copyable {
         occupied[level] |= 1 << UInt64(slot)
     }
 
-    /// Frees a slot of the pool; the job has moved to the ready queue (count drops when it
-    /// leaves that queue).
+    /// Frees a slot of the pool; the action has moved to the ready queue (count drops when it
+    /// leaves that queue) or was dropped.
     private mutating func free(_ index: Int32) {
-        entries[Int(index)].job = nil
+        entries[Int(index)].action = nil
         entries[Int(index)].next = firstFree
         firstFree = index
     }
@@ -146,12 +161,47 @@ struct TimerWheel: ~Copyable {
         return best
     }
 
-    /// Removes and returns the next job due at `now` (CLOCK_MONOTONIC ns), in firing order.
-    mutating func popDue(now: UInt64) -> UnownedJob? {
-        if ready.isEmpty { advance(to: now / Self.nanosPerTick) }
-        guard let job = ready.popFirst() else { return nil }
+    /// Removes and returns the next action due at `now` (CLOCK_MONOTONIC ns), in firing order.
+    mutating func popDue(now: UInt64) -> TimerAction? {
+        if readyHead == ready.count {
+            ready.removeAll(keepingCapacity: true)
+            readyHead = 0
+            advance(to: now / Self.nanosPerTick)
+            if ready.isEmpty { return nil }
+        }
+        let action = ready[readyHead]
+        readyHead += 1
         count -= 1
-        return job
+        if count == 0 { sweepAt = Self.sweepThreshold }  // a past burst sets no bar for later garbage
+        return action
+    }
+
+    /// Frees the entries of cancelled sleeps (see "Cancelled sleeps" above) and sets the
+    /// count at which the next sweep runs.
+    private mutating func sweepCancelled() {
+        for key in 0..<heads.count where heads[key] >= 0 {
+            var index = heads[key]
+            var last: Int32 = -1
+            heads[key] = -1
+            while index >= 0 {
+                let next = entries[Int(index)].next
+                if entries[Int(index)].action!.isCancelled {
+                    free(index)
+                    count -= 1
+                } else {
+                    entries[Int(index)].next = -1
+                    if last >= 0 { entries[Int(last)].next = index } else { heads[key] = index }
+                    last = index
+                }
+                index = next
+            }
+            tails[key] = last
+            if last < 0 {
+                let level = key / Self.slotsPerLevel, slot = key % Self.slotsPerLevel
+                occupied[level] &= ~(1 << UInt64(slot))
+            }
+        }
+        sweepAt = max(Self.sweepThreshold, count * 2)
     }
 
     private mutating func advance(to now: UInt64) {
@@ -167,21 +217,23 @@ struct TimerWheel: ~Copyable {
                 place(index)  // due now, or into a lower level
                 index = next
             }
-            if !ready.isEmpty { return }
+            if readyHead < ready.count { return }
         }
         if now > elapsed && earliestSlot().map({ $0.tick > now }) ?? true { elapsed = now }
     }
 
-    /// Removes every job regardless of deadline (shutdown, hand-off), with its deadline.
+    /// Removes every action regardless of deadline (shutdown, hand-off), with its deadline.
     mutating func removeAll() -> [Afterlife.Timed] {
         var all: [Afterlife.Timed] = []
         let now = elapsed &* Self.nanosPerTick
-        while let job = ready.popFirst() { all.append((job, now)) }
+        for action in ready[readyHead...] { all.append((action, now)) }
+        ready.removeAll(keepingCapacity: true)
+        readyHead = 0
         for key in 0..<heads.count {
             var index = heads[key]
             while index >= 0 {
                 let entry = entries[Int(index)]
-                all.append((entry.job!, entry.deadline))
+                all.append((entry.action!, entry.deadline))
                 index = entry.next
             }
             heads[key] = -1
@@ -191,6 +243,7 @@ struct TimerWheel: ~Copyable {
         entries.removeAll(keepingCapacity: true)
         firstFree = -1
         count = 0
+        sweepAt = Self.sweepThreshold
         return all
     }
 }
