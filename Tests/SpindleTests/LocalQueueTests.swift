@@ -193,7 +193,7 @@ import Testing
             let waiter = SleepWaiter()
             keep.append(waiter)
             if i % 4 == 0 { live.insert(ObjectIdentifier(waiter)) } else { waiter.cancel() }
-            wheel.insert(.wake(waiter), deadline: UInt64(i % 500 + 1) * Self.ms)
+            wheel.insert(.wake(Unmanaged.passRetained(waiter)), deadline: UInt64(i % 500 + 1) * Self.ms)
         }
         // 2,500 live entries: without sweeps the wheel would hold all 10,000; a sweep runs
         // whenever the count reaches twice what the last sweep left.
@@ -203,8 +203,13 @@ import Testing
         var fired: Set<ObjectIdentifier> = []
         while let action = wheel.popDue(now: 1_000 * Self.ms) {
             guard case .wake(let waiter) = action else { continue }
-            fired.insert(ObjectIdentifier(waiter))
+            fired.insert(ObjectIdentifier(waiter.takeUnretainedValue()))
+            action.discard()
         }
+        // Every reference the wheel held was given back: only `keep` holds the waiters now.
+        var unique = true
+        for i in keep.indices { unique = unique && isKnownUniquelyReferenced(&keep[i]) }
+        #expect(unique, "the wheel kept or over-released a waiter")
         #expect(live.isSubset(of: fired), "a live sleep was dropped")
         let empty = wheel.isEmpty
         #expect(empty)

@@ -5,6 +5,7 @@
 // task; when it is done the listener is closed, which ends the accept loop, and the
 // connections still open are cancelled. The server stops by itself.
 
+import Glibc
 import Spindle
 import Synchronization
 
@@ -43,6 +44,14 @@ enum SpindleServer {
             return metrics!
         }
         errors.report()
+        if getenv("SPINDLE_BENCH_METRICS") != nil {
+            // For looking into a run: the server's counters, on stderr.
+            if let runtime = Runtime.current {
+                for (index, worker) in runtime.metrics().workers.enumerated() { printError("worker \(index): \(worker)") }
+            } else if let loop = EventLoop.current {
+                printError("event loop: \(loop.metrics())")
+            }
+        }
         return metrics
     }
 }

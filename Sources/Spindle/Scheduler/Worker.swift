@@ -437,9 +437,9 @@ final class Worker: @unchecked Sendable {
                 publishedJob.store(Self.bits(job), ordering: .relaxed)
                 DueTimerJob.run(job)
                 publishedJob.store(0, ordering: .relaxed)
-            case .wake(let waiter):
+            case .wake:
                 owner.pointee.runningJob = nil
-                waiter.fire()
+                action.fire()
             }
             counters.jobsRun.bump()  // progress, for the watch, in a long batch
             if owner.pointee.spillCount > 0 { flushSpill() }

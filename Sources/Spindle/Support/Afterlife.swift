@@ -16,13 +16,17 @@ enum Afterlife {
 
     static func adopt(_ jobs: [UnownedJob], timers: [Timed] = [], from executor: some TaskExecutor) {
         let global = globalConcurrentExecutor
-        let timers = timers.filter { !$0.action.isCancelled }  // a cancelled sleep has ended
+        var live: [Timed] = []
+        for timer in timers {
+            if timer.action.isCancelled { timer.action.discard() } else { live.append(timer) }  // a cancelled sleep has ended
+        }
+        let timers = live
         if (global as AnyObject) === executor {
             for job in jobs { job.runSynchronously(on: executor.asUnownedTaskExecutor()) }
             for timer in timers {
                 switch timer.action {
                 case .job(let job): job.runSynchronously(on: executor.asUnownedTaskExecutor())
-                case .wake(let waiter): waiter.fire()
+                case .wake: timer.action.fire()
                 }
             }
             return
@@ -48,7 +52,7 @@ enum Afterlife {
     private static func fire(_ action: TimerAction, on executor: any TaskExecutor) {
         switch action {
         case .job(let job): executor.enqueue(job)
-        case .wake(let waiter): waiter.fire()
+        case .wake: action.fire()
         }
     }
 }

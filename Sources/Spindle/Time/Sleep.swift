@@ -49,7 +49,7 @@ private func sleep(on host: TimerHost, deadline: UInt64) async throws {
             }
             // Still on the thread that was current when the sleep began (the closure runs
             // synchronously), so the host's wheel is this thread's.
-            host.schedule(.wake(waiter), deadline: deadline)
+            host.schedule(.wake(Unmanaged.passRetained(waiter)), deadline: deadline)
         }
     } onCancel: {
         waiter.cancel()

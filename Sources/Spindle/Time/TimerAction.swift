@@ -7,23 +7,31 @@
 
 enum TimerAction {
     case job(UnownedJob)
-    case wake(SleepWaiter)
+    /// Holds one reference to the waiter, taken when the sleep sets its timer and given up by
+    /// `fire` or `discard`: an action is consumed exactly once. (Unmanaged, so that moving
+    /// actions through the wheel's arrays costs no reference counting.)
+    case wake(Unmanaged<SleepWaiter>)
 
-    /// Runs the job or resumes the waiter on the calling thread. Either way the task it
-    /// resumes is enqueued on its executor from here, so a worker or loop firing its own timers
-    /// sees the resumption as its own.
+    /// Runs the job or resumes the waiter on the calling thread, consuming the action. Either
+    /// way the task it resumes is enqueued on its executor from here, so a worker or loop
+    /// firing its own timers sees the resumption as its own.
     @inline(__always)
     func fire() {
         switch self {
         case .job(let job): DueTimerJob.run(job)
-        case .wake(let waiter): waiter.fire()
+        case .wake(let waiter): waiter.takeRetainedValue().fire()
         }
     }
 
-    /// True for a sleep that was cancelled: its entry does nothing when it fires and may be
-    /// dropped early (TimerWheel's sweep).
+    /// Consumes a cancelled sleep's action without firing it.
+    func discard() {
+        if case .wake(let waiter) = self { waiter.release() }
+    }
+
+    /// True for a sleep that was cancelled: its action does nothing when it fires and may be
+    /// discarded early (TimerWheel's sweep).
     var isCancelled: Bool {
-        if case .wake(let waiter) = self { return waiter.isFinished }
+        if case .wake(let waiter) = self { return waiter._withUnsafeGuaranteedRef(\.isFinished) }
         return false
     }
 }

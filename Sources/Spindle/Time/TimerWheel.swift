@@ -185,7 +185,8 @@ struct TimerWheel: ~Copyable {
             heads[key] = -1
             while index >= 0 {
                 let next = entries[Int(index)].next
-                if entries[Int(index)].action!.isCancelled {
+                if let action = entries[Int(index)].action, action.isCancelled {
+                    action.discard()
                     free(index)
                     count -= 1
                 } else {
