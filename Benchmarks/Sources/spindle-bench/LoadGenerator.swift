@@ -22,11 +22,21 @@ enum LoadGenerator {
     }
 
     /// W9: the echo client of EchoClient.swift, 64 connections for `seconds`.
+    /// Also reports the server's CPU time per round trip (server_cpu_us_per_msg): this
+    /// process's CPU time while the client ran (the client is another process), over the
+    /// client's round trips. On 2 cores shared with the client, msgs_per_s depends on what
+    /// both sides cost; this says what the server costs.
     static func echoClient(port: Int, seconds: Int) async throws -> [Metric] {
+        let cpuAtStart = processCPUSeconds()
         let output = try await run(
             [ChildProcess.currentExecutable, "--echo-client", String(port), "--echo-seconds", String(seconds)],
             timeout: Double(seconds) + slack)
-        return try EchoClient.parseReport(output)
+        let serverCPU = processCPUSeconds() - cpuAtStart
+        var metrics = try EchoClient.parseReport(output)
+        if let rate = metrics.first, let seconds = EchoClient.reportedSeconds(output) {
+            metrics.append(Metric(name: "server_cpu_us_per_msg", value: serverCPU * 1e6 / (rate.value * seconds)))
+        }
+        return metrics
     }
 
     /// Runs `command` to completion and returns its standard output; throws if it fails or
