@@ -54,6 +54,43 @@ extension SpindleTests {
             #expect(ok)
         }
 
+        /// A foreign thread's resumption (a `toThread` result, a continuation resumed elsewhere)
+        /// runs within a few dozen jobs, not after the whole turn it arrived in: here a turn
+        /// of 20,000 queued tasks.
+        @Test func aForeignResumptionDoesNotWaitForALongTurn() async throws {
+            let (doneWhenResumed, total) = try await EventLoop.run { () -> (Int, Int) in
+                final class Progress: Sendable { let done = Atomic<Int>(0) }
+                let progress = Progress()
+                let total = 20_000
+                return await withTaskGroup(of: Int?.self) { group in
+                    group.addTask {
+                        // Resumed from another thread once the long turn is under way.
+                        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                            onForeignThread {
+                                while progress.done.load(ordering: .relaxed) < 100 { usleep(10) }
+                                c.resume()
+                            }
+                        }
+                        return progress.done.load(ordering: .relaxed)
+                    }
+                    for _ in 0..<total {
+                        group.addTask {
+                            var x: UInt64 = 1  // ~1-2 µs of work each
+                            for i in 0..<300 { x = x &* 6364136223846793005 &+ UInt64(i) }
+                            if x == 0 { print(x) }
+                            progress.done.add(1, ordering: .relaxed)
+                            return nil
+                        }
+                    }
+                    var resumedAt = 0
+                    for await value in group { if let value { resumedAt = value } }
+                    return (resumedAt, total)
+                }
+            }
+            // Allowing for the foreign thread's own wake-up delay; the whole turn is 20,000.
+            #expect(doneWhenResumed < total / 2, "resumed after \(doneWhenResumed) of \(total) tasks")
+        }
+
         @Test func backsActorsAsASerialExecutor() async throws {
             actor Pinned {
                 let loop: EventLoop

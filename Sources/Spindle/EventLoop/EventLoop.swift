@@ -8,7 +8,10 @@
 //
 // Each turn the loop moves due timers and the whole inbox into the run queue, then runs the jobs
 // that were queued at the start of the turn: work made runnable during the turn waits for the
-// next one, so a task that keeps yielding cannot keep timers or the inbox waiting.
+// next one, so a task that keeps yielding cannot keep timers or the inbox waiting. A long turn
+// also looks at its timers, ring and inbox every 61 jobs, and what it finds there (resumed
+// tasks, foreign resumptions) takes turns with the run queue instead of waiting for the turn to
+// end (Tokio's `current_thread` checks its injection queue every 31 tasks for the same reason).
 //
 // The loop is a `SerialExecutor` (it can back actors and be the main executor) and a
 // `TaskExecutor` (task executor preference), with the same surface as `Runtime`.
@@ -31,9 +34,10 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
 
     // Loop thread only.
     private var runQueue = JobDeque(capacity: 1024)
-    /// Tasks resumed by due timers: they run before the rest of the run queue, so a sleep's
-    /// lateness is not the length of whatever backlog the loop holds (W7 spawns 100,000 tasks
-    /// in one job, and a wake-up queued behind them waited for all of them).
+    /// Tasks resumed by due timers, and jobs that reached the inbox during a turn: they take
+    /// turns with the run queue rather than wait behind it, so a sleep's lateness or a foreign
+    /// resumption's delay is not the length of whatever backlog the loop holds (W7 spawns
+    /// 100,000 tasks in one job, and a wake-up queued behind them waited for all of them).
     private var resumed = JobDeque(capacity: 64)
     private var firingTimers = false
     private var timers = TimerWheel()
@@ -213,6 +217,7 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
                     sinceMaintenance = 0
                     fireTimers()
                     ring.flush()
+                    moveInbox(into: &resumed)
                 }
             }
             // Submit what the turn prepared and take what completed (resumed tasks join the
@@ -239,14 +244,17 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
         }
     }
 
-    private func moveInbox() {
+    /// Moves the inbox to the run queue (at the start of a turn) or to `resumed` (during one).
+    private func moveInbox() { moveInbox(into: &runQueue) }
+
+    private func moveInbox(into queue: inout JobDeque) {
         if inboxCount.load(ordering: .sequentiallyConsistent) == 0 { return }
         inbox.withLock { inbox in
-            while let job = inbox.popFirst() { runQueue.append(job) }
+            while let job = inbox.popFirst() { queue.append(job) }
             inboxCount.store(0, ordering: .sequentiallyConsistent)
         }
         counters.injectorPulls.bump()
-        counters.queueDepthHighWater.raise(to: UInt64(runQueue.count))
+        counters.queueDepthHighWater.raise(to: UInt64(queue.count))
     }
 
     private func takeInbox() -> [UnownedJob] {
