@@ -214,6 +214,34 @@ import Testing
         let empty = wheel.isEmpty
         #expect(empty)
     }
+
+    @Test func anIdleWheelWhoseSleepsWereCancelledSweepsThemAndRemoveAllSkipsThem() {
+        var wheel = TimerWheel(clock: { 0 })
+        var waiters: [SleepWaiter] = []
+        for _ in 0..<5_000 {
+            let waiter = SleepWaiter()
+            waiters.append(waiter)
+            wheel.insert(.wake(Unmanaged.passRetained(waiter)), deadline: 60_000 * Self.ms)
+        }
+        for waiter in waiters { waiter.cancel() }  // all cancelled, no more insertions
+        let before = wheel.count
+        #expect(before == 5_000)
+        wheel.sweepIfStale(now: 2_000 * Self.ms)
+        let after = wheel.count
+        #expect(after == 0, "an idle owner's sweep frees cancelled entries")
+
+        var pair = [SleepWaiter(), SleepWaiter()]  // live, then cancelled
+        pair[1].cancel()
+        wheel.insert(.wake(Unmanaged.passRetained(pair[0])), deadline: 10 * Self.ms)
+        wheel.insert(.wake(Unmanaged.passRetained(pair[1])), deadline: 20 * Self.ms)
+        let all = wheel.removeAll()
+        #expect(all.count == 1)
+        for timer in all { timer.action.discard() }
+        var unique = true
+        for i in waiters.indices { unique = unique && isKnownUniquelyReferenced(&waiters[i]) }
+        for i in pair.indices { unique = unique && isKnownUniquelyReferenced(&pair[i]) }
+        #expect(unique, "the wheel kept or over-released a waiter")
+    }
 }
 
 @Suite struct IdleTests {

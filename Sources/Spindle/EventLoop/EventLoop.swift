@@ -1,17 +1,20 @@
-// The single-threaded runtime (asyncio's loop, Tokio's `current_thread`): one thread, one FIFO
-// run queue, one ring, one timer wheel, no stealing and no cross-worker wake-ups.
+// The single-threaded runtime (asyncio's loop, Tokio's `current_thread`): one thread, a FIFO
+// run queue and a FIFO priority lane, one ring, one timer wheel, no stealing and no
+// cross-worker wake-ups.
 //
 // Jobs enqueued on the loop's own thread go straight to its run queue (no lock). Jobs from other
 // threads go to an inbox behind a lock, and wake the loop only if it is parked: the loop sets
 // `parked` before its final check of the inbox, an enqueuer sets the inbox length before reading
 // `parked` (both sequentially consistent), so one of them always sees the other.
 //
-// Each turn the loop moves due timers and the whole inbox into the run queue, then runs the jobs
-// that were queued at the start of the turn: work made runnable during the turn waits for the
-// next one, so a task that keeps yielding cannot keep timers or the inbox waiting. A long turn
-// also looks at its timers, ring and inbox every 61 jobs, and what it finds there (resumed
-// tasks, foreign resumptions) takes turns with the run queue instead of waiting for the turn to
-// end (Tokio's `current_thread` checks its injection queue every 31 tasks for the same reason).
+// Each turn the loop fires due timers and moves the whole inbox (the tasks they resume, the jobs
+// of other threads) to the priority lane, then runs the jobs that were queued at the start of
+// the turn, taking up to 3 from the lane for each one from the run queue: work made runnable
+// during the turn waits for the next one, so a task that keeps yielding cannot keep timers or
+// the inbox waiting. A long turn also fires timers, flushes its ring and takes its inbox every
+// 61 jobs, so timer wake-ups and foreign resumptions wait a few dozen jobs, not the rest of the
+// turn (Tokio's `current_thread` checks its injection queue every 31 tasks for the same
+// reason). Completions reaped by a flush join the run queue.
 //
 // The loop is a `SerialExecutor` (it can back actors and be the main executor) and a
 // `TaskExecutor` (task executor preference), with the same surface as `Runtime`.
@@ -34,10 +37,10 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
 
     // Loop thread only.
     private var runQueue = JobDeque(capacity: 1024)
-    /// Tasks resumed by due timers, and jobs that reached the inbox during a turn: they take
-    /// turns with the run queue rather than wait behind it, so a sleep's lateness or a foreign
-    /// resumption's delay is not the length of whatever backlog the loop holds (W7 spawns
-    /// 100,000 tasks in one job, and a wake-up queued behind them waited for all of them).
+    /// The priority lane: tasks resumed by due timers, and jobs from the inbox. They take
+    /// turns with the run queue (3 to 1) rather than wait behind it, so a sleep's lateness or a
+    /// foreign resumption's delay is not the length of whatever backlog the loop holds (W7
+    /// spawns 100,000 tasks in one job, and a wake-up queued behind them waited for all of them).
     private var resumed = JobDeque(capacity: 64)
     private var firingTimers = false
     private var timers = TimerWheel()
@@ -189,10 +192,11 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
             fireTimers()
             moveInbox()
             // A turn runs as many jobs as were queued when it began, so it always ends (and the
-            // inbox, the stop request and `condition` are looked at again). Every 61 jobs it
-            // also fires due timers and submits/reaps the ring, so neither waits for a long
-            // turn to end. Tasks that timers resumed go first, but at most 3 in a row before
-            // one job of the run queue, so a flood of timers cannot starve the rest.
+            // stop request and `condition` are looked at again). Every 61 jobs it also fires
+            // due timers, submits/reaps the ring and takes the inbox, so none of them waits for
+            // a long turn to end. The priority lane goes first, but at most 3 in a row before
+            // one job of the run queue, so a flood of timers or foreign jobs cannot starve the
+            // rest (nor the rest them).
             var budget = runQueue.count + resumed.count
             var sinceMaintenance: UInt32 = 0
             var resumedStreak = 0
@@ -217,7 +221,7 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
                     sinceMaintenance = 0
                     fireTimers()
                     ring.flush()
-                    moveInbox(into: &resumed)
+                    moveInbox()
                 }
             }
             // Submit what the turn prepared and take what completed (resumed tasks join the
@@ -244,17 +248,15 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
         }
     }
 
-    /// Moves the inbox to the run queue (at the start of a turn) or to `resumed` (during one).
-    private func moveInbox() { moveInbox(into: &runQueue) }
-
-    private func moveInbox(into queue: inout JobDeque) {
+    /// Moves the inbox to `resumed`, at the start of a turn and every 61 jobs within one:
+    /// always the same lane, so jobs from other threads keep their order among themselves.
+    private func moveInbox() {
         if inboxCount.load(ordering: .sequentiallyConsistent) == 0 { return }
         inbox.withLock { inbox in
-            while let job = inbox.popFirst() { queue.append(job) }
+            while let job = inbox.popFirst() { resumed.append(job) }
             inboxCount.store(0, ordering: .sequentiallyConsistent)
         }
         counters.injectorPulls.bump()
-        counters.queueDepthHighWater.raise(to: UInt64(queue.count))
     }
 
     private func takeInbox() -> [UnownedJob] {
@@ -309,6 +311,10 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
             return
         }
         counters.parks.bump()
+        if !timers.isEmpty {
+            timers.sweepIfStale(now: monotonicNanos())  // idle: drop cancelled sleeps (TimerWheel.swift)
+            counters.timersPending.store(UInt64(timers.count), ordering: .relaxed)
+        }
         ring.park(deadline: min(timers.nextDeadline, remoteDeadline.load(ordering: .acquiring)))
         parked.store(false, ordering: .sequentiallyConsistent)
     }
@@ -336,6 +342,15 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
         remoteTimers.withLock { heap in
             heap.insert(action, deadline: deadline)
             remoteDeadline.store(heap.nextDeadline, ordering: .releasing)
+        }
+        if exited.load(ordering: .sequentiallyConsistent) {
+            // The loop exited meanwhile and its last drain may have missed this timer.
+            let leftovers = remoteTimers.withLock { heap in
+                defer { remoteDeadline.store(.max, ordering: .releasing) }
+                return heap.removeAll()
+            }
+            Afterlife.adopt([], timers: leftovers, from: self)
+            return
         }
         // The loop must recompute its park timeout.
         parked.store(false, ordering: .sequentiallyConsistent)

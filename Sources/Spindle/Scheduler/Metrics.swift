@@ -57,10 +57,12 @@ public struct WorkerMetrics: Sendable, Equatable {
     public var wakeupsSent: UInt64
     /// Times this worker's full local queue made it spill new jobs to the injection queue.
     public var overflows: UInt64
-    /// Delayed jobs (`Task.sleep`) this worker made runnable.
+    /// Timers this worker fired (`Task.sleep` helper jobs and `Spindle.sleep` wake-ups; a
+    /// cancelled sleep whose entry reached its deadline unswept counts too).
     public var timersFired: UInt64
-    /// Timers set and not yet fired, on this worker's wheel. A cancelled `Spindle.sleep`
-    /// counts until the wheel sweeps it (at most about as many as the live ones).
+    /// Timers set and not yet fired on this worker's own wheel (timers set from other threads
+    /// sit in the runtime's shared wheel and are not counted). A cancelled `Spindle.sleep`
+    /// counts until the wheel sweeps it (see TimerWheel.swift). Not reset at shutdown.
     public var timersPending: UInt64
     /// The most jobs its local queue ever held at once.
     public var queueDepthHighWater: UInt64

@@ -281,6 +281,9 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
             return
         }
         scheduleSharedTimer(action, deadline: deadline)
+        // As in `scheduleRemote`: if the last worker stopped meanwhile, its drain may have
+        // missed this timer; drain again (both sides sequentially consistent).
+        if state.load(ordering: .sequentiallyConsistent) == Self.stopped { drainInjectorAfterStop() }
     }
 
     /// Puts a timer in the heap every worker watches (timers from other threads, and those

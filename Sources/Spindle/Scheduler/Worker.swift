@@ -19,9 +19,9 @@
 // consumes them faster, the consumer would otherwise park and be woken once per job (two system
 // calls and a context switch each; measured: 290,000 park/wake pairs for 1,000,000 spawns on
 // 2 workers). While it spins it is still a searcher, so producers send no wake-ups.
-// Due timers are checked between jobs whenever some are pending; their jobs run in place
-// (DueTimerJob.swift) and the task the first one wakes goes to the LIFO slot, so only the job
-// in progress can delay a timer.
+// Due timers are checked between jobs whenever some are pending; they fire in place (a job runs,
+// DueTimerJob.swift, or a `Spindle.sleep` waiter resumes its task, SleepWaiter.swift) and the
+// task the first one wakes goes to the LIFO slot, so only the job in progress can delay a timer.
 //
 // A yield goes to the back of the local queue, never to the LIFO slot, or `Task.yield()` would
 // hand the worker straight back to the yielder. Swift 6.3 implements a yield by enqueuing a
@@ -64,8 +64,8 @@ final class Worker: @unchecked Sendable {
     /// blocked-worker watch may empty it while the owner is stuck in a job. Exchanges are
     /// acquire-release: whoever takes a job sees the writes of whoever put it there.
     private let lifo = Atomic<UInt>(0)
-    /// Jobs waiting for a deadline. Locked because the watch moves them off a stuck worker;
-    /// only `Task.sleep` pays for it. `timerDeadline` mirrors the earliest deadline (written
+    /// Timers (TimerAction.swift). Locked because the watch moves them off a stuck worker;
+    /// only sleeps pay for it (uncontended, on the owner's thread). `timerDeadline` mirrors the earliest deadline (written
     /// under the lock, read relaxed as a hint: a stale value delays a check by one tick).
     private let timers = Lock(TimerWheel())
     private let timerDeadline = Atomic<UInt64>(.max)
@@ -533,6 +533,14 @@ final class Worker: @unchecked Sendable {
             return
         }
         counters.parks.bump()
+        if timerDeadline.load(ordering: .relaxed) != .max {
+            // Idle: a moment to drop the entries of cancelled sleeps (TimerWheel.swift).
+            let now = monotonicNanos()
+            timers.withLock { heap in
+                heap.sweepIfStale(now: now)
+                counters.timersPending.store(UInt64(heap.count), ordering: .relaxed)
+            }
+        }
         let deadline = min(timerDeadline.load(ordering: .relaxed), runtime.remoteTimerDeadline)
         reapRing(parkingUntil: deadline)
         if runtime.idle.workerDidUnpark(index) {

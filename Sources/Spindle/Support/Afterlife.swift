@@ -7,8 +7,8 @@
 // job (a `Task.sleep` in progress) keeps its deadline: it is re-armed on the global executor
 // rather than run early; so does a `Spindle.sleep`, which is then resumed from a task there.
 //
-// If Spindle itself is the process's global executor, there is nowhere else to go, and the job
-// runs in place on the calling thread.
+// If Spindle itself is the process's global executor, there is nowhere else to go: the job runs
+// in place on the calling thread, and a `Spindle.sleep` ends with `CancellationError`.
 
 enum Afterlife {
     /// A timer and its deadline (CLOCK_MONOTONIC nanoseconds).
@@ -26,7 +26,10 @@ enum Afterlife {
             for timer in timers {
                 switch timer.action {
                 case .job(let job): job.runSynchronously(on: executor.asUnownedTaskExecutor())
-                case .wake: timer.action.fire()
+                case .wake(let waiter):
+                    // No timer is left to wait on: end the sleep with CancellationError (its
+                    // task was cancelled by the shutdown) rather than return early as if slept.
+                    waiter.takeRetainedValue().cancel()
                 }
             }
             return

@@ -46,9 +46,11 @@ final class SleepWaiter: @unchecked Sendable {
     /// Timer owner, at the deadline: resumes the sleep unless it was cancelled.
     func fire() {
         // Acquiring: pairs with `arm`'s release, so `continuation` is the stored one.
-        guard state.compareExchange(
-            expected: Self.armed, desired: Self.finished, ordering: .acquiring).exchanged
-        else { return }
+        let (exchanged, found) = state.compareExchange(
+            expected: Self.armed, desired: Self.finished, ordering: .acquiring)
+        // Only an armed waiter reaches a wheel; finished means cancelled first.
+        assert(exchanged || found == Self.finished, "a sleep's timer fired before it was armed")
+        guard exchanged else { return }
         continuation.unsafelyUnwrapped.resume()
     }
 

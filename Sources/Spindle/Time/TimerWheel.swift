@@ -26,11 +26,13 @@
 //
 // Cancelled sleeps. A cancelled `Spindle.sleep` resumes its task at once (SleepWaiter.swift),
 // but its entry, owned by this wheel's owner, stays where it is: the canceller may be another
-// thread. Entries are dropped lazily, Go's way with deleted timers: when the count of entries
-// reaches twice what it was after the last sweep (and at least `sweepThreshold`), one pass
-// over the slots frees every cancelled entry. Each sweep costs O(entries) and happens only
-// after the count has doubled, so it is O(1) per insertion, and cancelled entries never
-// outnumber the live ones by more than about the threshold.
+// thread. Entries are dropped lazily, Go's way with deleted timers, by a pass over the slots
+// that frees every cancelled entry. It runs (1) on an insertion that finds the count at
+// `sweepAt`: twice what the last sweep left, at least `sweepThreshold`, and lowered as the
+// count shrinks, so the wheel holds at most about twice its recent size, plus the threshold;
+// between two such sweeps the count at least doubles, so each costs O(1) per insertion; and (2) when the owner parks with at least `sweepThreshold` entries and a
+// second has passed since the last sweep, so a wheel whose sleeps were all cancelled and which
+// sees no new ones gives the memory back too. `removeAll` drops cancelled entries as well.
 
 struct TimerWheel: ~Copyable {
     static let levels = 6
@@ -63,6 +65,8 @@ struct TimerWheel: ~Copyable {
     private var readyHead = 0
     /// The entry count at which the next sweep for cancelled sleeps runs.
     private var sweepAt = TimerWheel.sweepThreshold
+    /// When the last sweep ran (CLOCK_MONOTONIC ns).
+    private var lastSweep: UInt64 = 0
     private var elapsed: UInt64 = 0
     private(set) var count = 0
     /// The clock used to start an empty wheel at the present (tests substitute their own).
@@ -172,8 +176,17 @@ struct TimerWheel: ~Copyable {
         let action = ready[readyHead]
         readyHead += 1
         count -= 1
-        if count == 0 { sweepAt = Self.sweepThreshold }  // a past burst sets no bar for later garbage
+        // A past burst sets no bar for later garbage: follow the count down.
+        if count &* 4 < sweepAt { sweepAt = max(Self.sweepThreshold, count &* 2) }
         return action
+    }
+
+    /// Owner, before parking: sweeps if the wheel is large and the last sweep is a second old
+    /// (see "Cancelled sleeps" above).
+    mutating func sweepIfStale(now: UInt64) {
+        if count < Self.sweepThreshold || now &- lastSweep < 1_000_000_000 { return }
+        sweepCancelled()
+        lastSweep = now
     }
 
     /// Frees the entries of cancelled sleeps (see "Cancelled sleeps" above) and sets the
@@ -227,14 +240,17 @@ struct TimerWheel: ~Copyable {
     mutating func removeAll() -> [Afterlife.Timed] {
         var all: [Afterlife.Timed] = []
         let now = elapsed &* Self.nanosPerTick
-        for action in ready[readyHead...] { all.append((action, now)) }
+        for action in ready[readyHead...] {
+            if action.isCancelled { action.discard() } else { all.append((action, now)) }
+        }
         ready.removeAll(keepingCapacity: true)
         readyHead = 0
         for key in 0..<heads.count {
             var index = heads[key]
             while index >= 0 {
                 let entry = entries[Int(index)]
-                all.append((entry.action!, entry.deadline))
+                let action = entry.action!
+                if action.isCancelled { action.discard() } else { all.append((action, entry.deadline)) }
                 index = entry.next
             }
             heads[key] = -1
