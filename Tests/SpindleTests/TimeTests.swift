@@ -134,6 +134,40 @@ extension SpindleTests {
             #expect(pending <= UInt64(4 * TimerWheel.sweepThreshold), "\(pending) timers still pending")
         }
 
+        /// `Spindle.sleep` runs on its caller's executor (nonisolated(nonsending)): an actor
+        /// that sleeps on a Spindle thread uses that thread's wheel and is back on the actor
+        /// afterwards; an actor elsewhere gets `Task.sleep`.
+        @Test(arguments: Host.allCases)
+        func anActorThatSleepsIsBackOnTheActorAfterwards(host: Host) async throws {
+            actor Sleeper {
+                var wakes = 0
+                func nap() async throws -> Bool {
+                    try await Spindle.sleep(for: .milliseconds(2))
+                    self.preconditionIsolated("back on the actor after Spindle.sleep")
+                    wakes += 1
+                    return true
+                }
+            }
+            let (onSpindle, fired) = try await host.run { () -> (Int, UInt64) in
+                let sleeper = Sleeper()
+                func timersFired() -> UInt64 {
+                    if let runtime = Runtime.current { return runtime.metrics().workers.reduce(0) { $0 + $1.timersFired } }
+                    return EventLoop.current!.metrics().timersFired
+                }
+                let before = timersFired()
+                let naps = await withTaskGroup(of: Bool.self) { group in
+                    for _ in 0..<50 { group.addTask { (try? await sleeper.nap()) ?? false } }
+                    return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+                }
+                return (naps, timersFired() - before)
+            }
+            #expect(onSpindle == 50)
+            #expect(fired >= 50, "the sleeps did not use the Spindle wheel: \(fired) timers fired")
+            // Off Spindle: the same actor code, through `Task.sleep`.
+            let offSpindle = Sleeper()
+            #expect(try await offSpindle.nap())
+        }
+
         /// A `Spindle.sleep` still pending when its runtime shuts down keeps its deadline: it
         /// ends on Swift's global executor, not early and not never.
         @Test func aSleepPendingAtShutdownEndsAtItsDeadlineElsewhere() async throws {

@@ -9,13 +9,19 @@
 //
 // Both are cancellable: a cancelled sleep throws `CancellationError` at once, and its wheel
 // entry is dropped by the wheel's next sweep (TimerWheel.swift) or at its deadline.
+//
+// `nonisolated(nonsending)`: the sleep runs on its caller's executor, so calling it costs no
+// executor hop (Swift's check at each hop takes the task's status-record lock), and the thread
+// it looks at is the caller's. A caller on a Spindle thread (a task preferring a runtime or
+// loop, or an actor running on one) sets its timer there and is resumed on its own executor by
+// the continuation; any other caller gets `Task.sleep`.
 
 import CSpindle
 
 /// Suspends the current task for `duration`.
 ///
 /// - Throws: `CancellationError` if the task is cancelled first.
-public func sleep(for duration: Duration) async throws {
+public nonisolated(nonsending) func sleep(for duration: Duration) async throws {
     guard let host = TimerHost.current else { return try await Task.sleep(for: duration) }
     try await sleep(on: host, deadline: monotonicDeadline(after: duration))
 }
@@ -23,7 +29,7 @@ public func sleep(for duration: Duration) async throws {
 /// Suspends the current task until `deadline`.
 ///
 /// - Throws: `CancellationError` if the task is cancelled first.
-public func sleep(until deadline: ContinuousClock.Instant) async throws {
+public nonisolated(nonsending) func sleep(until deadline: ContinuousClock.Instant) async throws {
     guard let host = TimerHost.current else {
         return try await Task.sleep(until: deadline, clock: .continuous)
     }
@@ -38,7 +44,7 @@ func monotonicDeadline(after duration: Duration) -> UInt64 {
     return nanos >= UInt64.max - now ? UInt64.max - 1 : now + nanos
 }
 
-private func sleep(on host: TimerHost, deadline: UInt64) async throws {
+private nonisolated(nonsending) func sleep(on host: TimerHost, deadline: UInt64) async throws {
     if Task.isCancelled { throw CancellationError() }
     let waiter = SleepWaiter()
     try await withTaskCancellationHandler {
