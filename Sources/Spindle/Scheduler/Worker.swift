@@ -65,8 +65,9 @@ final class Worker: @unchecked Sendable {
     /// acquire-release: whoever takes a job sees the writes of whoever put it there.
     private let lifo = Atomic<UInt>(0)
     /// Timers (TimerAction.swift). Locked because the watch moves them off a stuck worker;
-    /// only sleeps pay for it (uncontended, on the owner's thread). `timerDeadline` mirrors the earliest deadline (written
-    /// under the lock, read relaxed as a hint: a stale value delays a check by one tick).
+    /// only sleeps pay for it (uncontended, on the owner's thread). `timerDeadline` mirrors
+    /// the earliest deadline (written under the lock, read relaxed as a hint: a stale value
+    /// delays a check by one tick).
     private let timers = Lock(TimerWheel())
     private let timerDeadline = Atomic<UInt64>(.max)
     /// The job this worker is running (0 between jobs), for the watch. Relaxed: the watch only

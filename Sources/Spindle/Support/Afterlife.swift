@@ -18,7 +18,8 @@ enum Afterlife {
         let global = globalConcurrentExecutor
         var live: [Timed] = []
         for timer in timers {
-            if timer.action.isCancelled { timer.action.discard() } else { live.append(timer) }  // a cancelled sleep has ended
+            // A cancelled sleep has ended already: give its reference back.
+            if timer.action.isCancelled { timer.action.discard() } else { live.append(timer) }
         }
         let timers = live
         if (global as AnyObject) === executor {

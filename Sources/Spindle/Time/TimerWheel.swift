@@ -1,6 +1,7 @@
-// Timers waiting for a deadline (`Task.sleep` jobs and `Spindle.sleep` waiters, TimerAction.swift;
-// `withTimeout` on a Spindle executor), as a hierarchical timing wheel: 6 levels of 64 slots at 1 ms resolution, so level
-// k's slots are 64^k ms wide and the whole wheel spans 64^6 ms (about 2.2 years). One wheel per
+// Timers waiting for a deadline (`Task.sleep` jobs and `Spindle.sleep` waiters, see
+// TimerAction.swift; `withTimeout` on a Spindle executor), as a hierarchical timing wheel: 6
+// levels of 64 slots at 1 ms resolution, so level k's slots are 64^k ms wide and the whole
+// wheel spans 64^6 ms (about 2.2 years). One wheel per
 // worker and per event loop, touched only under its owner's discipline (the owner thread, or a
 // lock for the shared ones); the nearest deadline is the owner's park timeout.
 //
@@ -30,9 +31,10 @@
 // that frees every cancelled entry. It runs (1) on an insertion that finds the count at
 // `sweepAt`: twice what the last sweep left, at least `sweepThreshold`, and lowered as the
 // count shrinks, so the wheel holds at most about twice its recent size, plus the threshold;
-// between two such sweeps the count at least doubles, so each costs O(1) per insertion; and (2) when the owner parks with at least `sweepThreshold` entries and a
-// second has passed since the last sweep, so a wheel whose sleeps were all cancelled and which
-// sees no new ones gives the memory back too. `removeAll` drops cancelled entries as well.
+// between two such sweeps the count at least doubles, so each costs O(1) per insertion; and
+// (2) when the owner parks with at least `sweepThreshold` entries and a second has passed since
+// the last sweep, so a wheel whose sleeps were all cancelled, and which sees no new ones, gives
+// the memory back too. `removeAll` drops cancelled entries as well.
 
 struct TimerWheel: ~Copyable {
     static let levels = 6
