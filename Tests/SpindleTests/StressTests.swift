@@ -55,6 +55,51 @@ extension SpindleTests {
             }
         }
 
+        /// Sleeps of 0-2 ms cancelled from a foreign thread while they fire: every sleep ends
+        /// exactly once, by its timer (never early) or by `CancellationError`, on both hosts.
+        @Test(arguments: [false, true])
+        func sleepsCancelledWhileTheyFireEndExactlyOnce(onEventLoop: Bool) async throws {
+            let count = 5_000 * Self.scale
+            let body: @Sendable () async -> (early: Int, completed: Int, cancelled: Int) = {
+                let executor: any TaskExecutor = Runtime.current ?? EventLoop.current!
+                var rng = SplitMix(seed: 9)
+                let delays = (0..<count).map { _ in Int(rng.next() % 3) }
+                let tasks = delays.map { delay in
+                    Task(executorPreference: executor) { () -> Int in  // 0 early, 1 slept, 2 cancelled
+                        let start = ContinuousClock.now
+                        do {
+                            try await Spindle.sleep(for: .milliseconds(delay))
+                        } catch {
+                            return 2
+                        }
+                        return ContinuousClock.now - start >= .milliseconds(delay) ? 1 : 0
+                    }
+                }
+                // Cancel every other task from another thread, in bursts, as they fall due.
+                onForeignThread {
+                    for (index, task) in tasks.enumerated() where index % 2 == 0 {
+                        task.cancel()
+                        if index % 256 == 0 { usleep(100) }
+                    }
+                }
+                var outcome = (early: 0, completed: 0, cancelled: 0)
+                for task in tasks {
+                    switch await task.value {
+                    case 0: outcome.early += 1
+                    case 1: outcome.completed += 1
+                    default: outcome.cancelled += 1
+                    }
+                }
+                return outcome
+            }
+            let outcome = try await bounded(120, "sleeps cancelled while firing") {
+                onEventLoop ? try await EventLoop.run { await body() } : try await Runtime.run(workers: 2) { await body() }
+            }
+            #expect(outcome.early == 0)
+            #expect(outcome.completed + outcome.cancelled == count)
+            #expect(outcome.completed >= count / 2, "only cancelled tasks may end by cancellation")
+        }
+
         @Test func hundredThousandCrossWorkerPingPongs() async throws {
             let pairs = 100
             let rounds = 1_000 * Self.scale
