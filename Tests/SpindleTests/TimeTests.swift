@@ -111,6 +111,40 @@ extension SpindleTests {
             #expect(slowTimedOut)
         }
 
+        /// The edges of `withTimeout`: an operation that ignores cancellation and returns after
+        /// the deadline keeps its value; a cancelled caller gets the operation's
+        /// `CancellationError`, promptly, not a `TimeoutError` 10 s later.
+        @Test(arguments: Host.allCases)
+        func withTimeoutKeepsALateValueAndPassesOnTheCallersCancellation(host: Host) async throws {
+            let (late, cancelledWith, elapsed) = try await host.run { () -> (Int, String, Duration) in
+                let late = try await withTimeout(.milliseconds(5)) { () -> Int in
+                    let end = ContinuousClock.now + .milliseconds(30)
+                    while ContinuousClock.now < end { await Task.yield() }  // ignores cancellation
+                    return 42
+                }
+                let start = ContinuousClock.now
+                let executor: any TaskExecutor = Runtime.current ?? EventLoop.current!
+                let caller = Task(executorPreference: executor) { () -> String in
+                    do {
+                        _ = try await withTimeout(.seconds(10)) { try await Spindle.sleep(for: .seconds(10)) }
+                        return "returned"
+                    } catch is TimeoutError {
+                        return "TimeoutError"
+                    } catch is CancellationError {
+                        return "CancellationError"
+                    } catch {
+                        return "\(error)"
+                    }
+                }
+                try await Spindle.sleep(for: .milliseconds(20))
+                caller.cancel()
+                return (late, await caller.value, ContinuousClock.now - start)
+            }
+            #expect(late == 42)
+            #expect(cancelledWith == "CancellationError")
+            #expect(elapsed < .seconds(5), "took \(elapsed)")
+        }
+
         /// `withTimeout` around fast operations cancels its timer each time; the cancelled
         /// sleeps must not stay in the wheel until their deadline (with `Task.sleep` each one
         /// kept a helper task there for the full 30 s).

@@ -62,6 +62,21 @@ private nonisolated(nonsending) func sleep(on host: TimerHost, deadline: UInt64)
     }
 }
 
+/// The runtime or loop a timer can be set on from any thread (held strongly).
+enum TimerOwner: Sendable {
+    case runtime(Runtime)
+    case loop(EventLoop)
+
+    /// Sets the timer: on the calling thread's wheel if it is one of the owner's, else on the
+    /// owner's shared wheel.
+    func schedule(_ action: TimerAction, deadline: UInt64) {
+        switch self {
+        case .runtime(let runtime): runtime.scheduleTimer(action, deadline: deadline)
+        case .loop(let loop): loop.scheduleTimer(action, deadline: deadline)
+        }
+    }
+}
+
 /// The timer wheel of the calling thread, if it is a Spindle worker or event loop.
 enum TimerHost {
     case worker(Unmanaged<Worker>)
@@ -71,6 +86,14 @@ enum TimerHost {
         if let raw = spindle_current_worker() { return .worker(Unmanaged.fromOpaque(raw)) }
         if let raw = spindle_current_loop() { return .loop(Unmanaged.fromOpaque(raw)) }
         return nil
+    }
+
+    /// The runtime or loop whose thread this is.
+    var owner: TimerOwner {
+        switch self {
+        case .worker(let worker): return .runtime(worker._withUnsafeGuaranteedRef { $0.runtime })
+        case .loop(let loop): return .loop(loop.takeUnretainedValue())
+        }
     }
 
     /// Sets the timer on this thread's wheel (or, if the owner is stopping, wherever its

@@ -6,6 +6,7 @@
 //
 //     idle ──arm──▶ armed ──fire or cancel──▶ finished
 //       └────────────cancel (before arm)───────▶ finished
+//       └──────wake (before or after arm)──────▶ woken
 //
 // - `arm` (the sleeping task, inside `withUnsafeThrowingContinuation`) stores the
 //   continuation, then moves idle → armed. If cancellation came first (finished already), the
@@ -14,6 +15,11 @@
 // - `cancel` (the cancellation handler) exchanges in finished; if it took the state from
 //   armed, it resumes with `CancellationError`. A cancelled waiter's wheel entry stays until
 //   the wheel sweeps it or its deadline comes; then it does nothing.
+//
+// - `wake` (`withTimeout`'s operation, on finishing) ends the wait early and normally: it
+//   exchanges in woken and resumes if it took the state from armed; if it came before `arm`,
+//   `arm` fails and the waiting task resumes itself. The waiter tells the two endings apart
+//   with `wasWoken`.
 //
 // The wheel holds one strong reference to the waiter and the sleeping task another, so the
 // object outlives both the timer and the cancellation handler whichever runs last.
@@ -31,6 +37,7 @@ final class SleepWaiter: @unchecked Sendable {
     private static let idle: UInt8 = 0
     private static let armed: UInt8 = 1
     private static let finished: UInt8 = 2
+    private static let woken: UInt8 = 3
 
     init() {}
 
@@ -48,8 +55,8 @@ final class SleepWaiter: @unchecked Sendable {
         // Acquiring: pairs with `arm`'s release, so `continuation` is the stored one.
         let (exchanged, found) = state.compareExchange(
             expected: Self.armed, desired: Self.finished, ordering: .acquiring)
-        // Only an armed waiter reaches a wheel; finished means cancelled first.
-        assert(exchanged || found == Self.finished, "a sleep's timer fired before it was armed")
+        // Only an armed waiter reaches a wheel; otherwise it was cancelled or woken first.
+        assert(exchanged || found >= Self.finished, "a sleep's timer fired before it was armed")
         guard exchanged else { return }
         continuation.unsafelyUnwrapped.resume()
     }
@@ -63,8 +70,20 @@ final class SleepWaiter: @unchecked Sendable {
         continuation.unsafelyUnwrapped.resume(throwing: CancellationError())
     }
 
-    /// Whether the sleep has ended (fired or cancelled). Relaxed: the sweep uses it only to
-    /// drop entries that will do nothing; a stale "not finished" keeps an entry a little
-    /// longer, and "finished" never goes back.
-    var isFinished: Bool { state.load(ordering: .relaxed) == Self.finished }
+    /// Ends the wait early, without an error (see the file comment). Any thread.
+    func wake() {
+        // Acquiring for the armed case (as in `fire`); releasing so that the waiter, reading
+        // the state after it resumes, sees what the waking thread did before.
+        let previous = state.exchange(Self.woken, ordering: .acquiringAndReleasing)
+        guard previous == Self.armed else { return }
+        continuation.unsafelyUnwrapped.resume()
+    }
+
+    /// Waiting task, after it resumed: whether `wake` ended the wait (rather than the timer).
+    var wasWoken: Bool { state.load(ordering: .acquiring) == Self.woken }
+
+    /// Whether the wait has ended (fired, cancelled or woken). Relaxed: the sweep uses it only
+    /// to drop entries that will do nothing; a stale "not ended" keeps an entry a little
+    /// longer, and an ended wait never starts again.
+    var isFinished: Bool { state.load(ordering: .relaxed) >= Self.finished }
 }

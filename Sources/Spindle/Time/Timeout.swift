@@ -1,11 +1,13 @@
 // asyncio's `wait_for`: run an operation with a deadline; at the deadline the operation is
 // cancelled and `TimeoutError` is thrown.
 //
-// The operation and a timer run as two children of one task group (so both inherit the
-// caller's executor preference and run on the same runtime, and the timer is Spindle's when
-// the caller is on Spindle). The first to finish decides, with one rule that matters for I/O:
-// when the timer wins, the operation is cancelled and awaited, and if it still produced a value
-// (a read whose data raced in with the cancellation), that value is returned rather than lost.
+// On a Spindle thread the operation runs as the one child of a task group, and the caller
+// waits on a wheel entry (a `SleepWaiter`) that either the deadline fires or the operation
+// wakes when it finishes: one child task per call, and no cancellation handler. Elsewhere the
+// operation and a `Task.sleep` race as two children. Either way, one rule matters for I/O:
+// when the deadline wins, the operation is cancelled and awaited, and if it still produced a
+// value (a read whose data raced in with the cancellation), that value is returned rather than
+// lost. A cancelled caller cancels the operation (a group child), whose end wakes the caller.
 
 /// Runs `operation`, cancelling it if it has not finished after `duration`.
 ///
@@ -19,6 +21,9 @@ public func withTimeout<Success: Sendable>(
     _ duration: Duration,
     operation: @escaping @Sendable () async throws -> Success
 ) async throws -> Success {
+    if let host = TimerHost.current {
+        return try await withTimeout(duration, on: host.owner, operation: operation)
+    }
     typealias Outcome = TimeoutOutcome<Success>
     return try await withThrowingTaskGroup(of: Outcome.self) { group in
         group.addTask {
@@ -47,6 +52,38 @@ public func withTimeout<Success: Sendable>(
                 throw TimeoutError(duration: duration)
             }
             throw TimeoutError(duration: duration)
+        }
+    }
+}
+
+/// `withTimeout` on a Spindle runtime or loop: one child, and a wheel entry the operation wakes.
+private func withTimeout<Success: Sendable>(
+    _ duration: Duration, on owner: TimerOwner,
+    operation: @escaping @Sendable () async throws -> Success
+) async throws -> Success {
+    let deadline = monotonicDeadline(after: duration)
+    let waiter = SleepWaiter()
+    return try await withThrowingTaskGroup(of: Success.self) { group in
+        group.addTask {
+            defer { waiter.wake() }
+            return try await operation()
+        }
+        // Nothing throws here: the waiter is never cancelled, only fired or woken.
+        try? await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
+            if waiter.arm(continuation) {
+                owner.schedule(.wake(Unmanaged.passRetained(waiter)), deadline: deadline)
+            } else {
+                continuation.resume()  // the operation finished first
+            }
+        }
+        let timedOut = !waiter.wasWoken
+        if timedOut { group.cancelAll() }
+        do {
+            guard let value = try await group.next() else { throw CancellationError() }
+            return value  // in time, or raced in with the cancellation
+        } catch {
+            if timedOut && !Task.isCancelled { throw TimeoutError(duration: duration) }
+            throw error
         }
     }
 }
