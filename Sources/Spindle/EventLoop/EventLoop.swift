@@ -49,8 +49,8 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
     private let inbox = Lock(JobDeque(capacity: 256))
     /// Inbox length, written inside its lock (sequentially consistent; see the file comment).
     private let inboxCount = Atomic<Int>(0)
-    private let remoteTimers = Lock(TimerWheel())
-    private let remoteDeadline = Atomic<UInt64>(.max)
+    /// Timers set from other threads (and while stopping), fired by the loop.
+    private let remoteTimers = SharedTimerWheel()
     /// True while the loop is parked or about to park.
     private let parked = Atomic<Bool>(false)
     private let stopRequested = Atomic<Bool>(false)
@@ -240,11 +240,7 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
             while let job = resumed.popFirst() { leftovers.append(job) }
             while let job = runQueue.popFirst() { leftovers.append(job) }
             leftovers.append(contentsOf: takeInbox())
-            let remote = remoteTimers.withLock { heap in
-                defer { remoteDeadline.store(.max, ordering: .releasing) }
-                return heap.removeAll()
-            }
-            Afterlife.adopt(leftovers, timers: timers.removeAll() + remote, from: self)
+            Afterlife.adopt(leftovers, timers: timers.removeAll() + remoteTimers.removeAll(), from: self)
         }
     }
 
@@ -285,21 +281,11 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
             }
             counters.timersPending.store(UInt64(timers.count), ordering: .relaxed)
         }
-        // Acquire: pairs with the release store made under the remote heap's lock.
-        let remote = remoteDeadline.load(ordering: .acquiring)
-        if remote != .max {
-            if now == 0 { now = monotonicNanos() }
-            if remote <= now {
-                let due: [TimerAction] = remoteTimers.withLock { heap in
-                    var due: [TimerAction] = []
-                    while let action = heap.popDue(now: now) { due.append(action) }
-                    remoteDeadline.store(heap.nextDeadline, ordering: .releasing)
-                    return due
-                }
-                for action in due { action.fire() }
-                counters.timersFired.bump(by: UInt64(due.count))
-                counters.jobsRun.bump(by: UInt64(due.count))
-            }
+        if remoteTimers.deadline != .max {
+            let due = remoteTimers.popDue(now: now == 0 ? monotonicNanos() : now)
+            for action in due { action.fire() }
+            counters.timersFired.bump(by: UInt64(due.count))
+            counters.jobsRun.bump(by: UInt64(due.count))
         }
     }
 
@@ -315,7 +301,7 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
             timers.sweepIfStale(now: monotonicNanos())  // idle: drop cancelled sleeps (TimerWheel.swift)
             counters.timersPending.store(UInt64(timers.count), ordering: .relaxed)
         }
-        ring.park(deadline: min(timers.nextDeadline, remoteDeadline.load(ordering: .acquiring)))
+        ring.park(deadline: min(timers.nextDeadline, remoteTimers.deadline))
         parked.store(false, ordering: .sequentiallyConsistent)
     }
 
@@ -339,17 +325,10 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
             Afterlife.adopt([], timers: [(action, deadline)], from: self)
             return
         }
-        remoteTimers.withLock { heap in
-            heap.insert(action, deadline: deadline)
-            remoteDeadline.store(heap.nextDeadline, ordering: .releasing)
-        }
+        remoteTimers.insert(action, deadline: deadline)
         if exited.load(ordering: .sequentiallyConsistent) {
             // The loop exited meanwhile and its last drain may have missed this timer.
-            let leftovers = remoteTimers.withLock { heap in
-                defer { remoteDeadline.store(.max, ordering: .releasing) }
-                return heap.removeAll()
-            }
-            Afterlife.adopt([], timers: leftovers, from: self)
+            Afterlife.adopt([], timers: remoteTimers.removeAll(), from: self)
             return
         }
         // The loop must recompute its park timeout.

@@ -77,11 +77,9 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
     /// a missed flag only delays a job to the 61-tick check, never loses it.
     let remotePending = Atomic<Bool>(false)
 
-    private let remoteTimers = Lock(TimerWheel())
-    /// Earliest deadline in `remoteTimers`, `.max` when empty. Written inside its lock; read
-    /// without it by workers deciding whether to look (a stale value only delays the look until
-    /// the next maintenance tick or park, and a new earlier deadline wakes a parked worker).
-    private let remoteDeadline = Atomic<UInt64>(.max)
+    /// Timers from other threads and from blocked workers; every worker fires what is due
+    /// (at its maintenance tick and when it parks; a new earliest deadline wakes a parked one).
+    private let remoteTimers = SharedTimerWheel()
 
     static let running = 0, shuttingDown = 1, stopping = 2, stopped = 3
     /// Lifecycle state. Sequentially consistent: enqueue's "push, then check stopped" and the
@@ -289,35 +287,19 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
     /// Puts a timer in the heap every worker watches (timers from other threads, and those
     /// moved off a blocked worker).
     func scheduleSharedTimer(_ action: TimerAction, deadline: UInt64) {
-        let becameEarliest = remoteTimers.withLock { heap -> Bool in
-            let previous = heap.nextDeadline
-            heap.insert(action, deadline: deadline)
-            // Release inside the lock: a worker that reads the new value and takes the lock sees the entry.
-            remoteDeadline.store(heap.nextDeadline, ordering: .releasing)
-            return deadline < previous
-        }
-        if becameEarliest, let index = idle.anySleeper() {
+        if remoteTimers.insert(action, deadline: deadline), let index = idle.anySleeper() {
             // A parked worker must recompute its park timeout to include the new deadline.
             workers[index].ring.wake()
             foreignWakeups.add(1, ordering: .relaxed)
         }
     }
 
-    var remoteTimerDeadline: UInt64 { remoteDeadline.load(ordering: .acquiring) }
+    var remoteTimerDeadline: UInt64 { remoteTimers.deadline }
 
     /// Moves due timers from the shared heap to `worker`. Called by the worker itself.
     func fireRemoteTimers(on worker: Worker) {
-        // Acquire: pairs with the release store made under the heap's lock.
-        let earliest = remoteDeadline.load(ordering: .acquiring)
-        if earliest == .max { return }
-        let now = monotonicNanos()
-        if earliest > now { return }
-        let due: [TimerAction] = remoteTimers.withLock { heap in
-            var due: [TimerAction] = []
-            while let action = heap.popDue(now: now) { due.append(action) }
-            remoteDeadline.store(heap.nextDeadline, ordering: .releasing)
-            return due
-        }
+        if remoteTimers.deadline == .max { return }
+        let due = remoteTimers.popDue(now: monotonicNanos())
         if !due.isEmpty { worker.acceptDueTimers(due) }
     }
 
@@ -334,10 +316,6 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
         var leftovers: [UnownedJob] = []
         while let job = remoteQueue.pop() { leftovers.append(job) }
         while let job = injector.pop() { leftovers.append(job) }
-        let timers = remoteTimers.withLock { heap in
-            defer { remoteDeadline.store(.max, ordering: .releasing) }
-            return heap.removeAll()
-        }
-        orphan(leftovers, timers: timers)
+        orphan(leftovers, timers: remoteTimers.removeAll())
     }
 }

@@ -534,8 +534,10 @@ final class Worker: @unchecked Sendable {
             return
         }
         counters.parks.bump()
-        if timerDeadline.load(ordering: .relaxed) != .max {
-            // Idle: a moment to drop the entries of cancelled sleeps (TimerWheel.swift).
+        if counters.timersPending.load(ordering: .relaxed) >= UInt64(TimerWheel.sweepThreshold) {
+            // Idle, with a wheel big enough to sweep: a moment to drop the entries of cancelled
+            // sleeps (TimerWheel.swift). (`timersPending` is this wheel's size, stored under
+            // its lock; a stale value only moves the sweep to a later park.)
             let now = monotonicNanos()
             timers.withLock { heap in
                 heap.sweepIfStale(now: now)

@@ -19,7 +19,7 @@ enum Afterlife {
         var live: [Timed] = []
         for timer in timers {
             // A cancelled sleep has ended already: give its reference back.
-            if timer.action.isCancelled { timer.action.discard() } else { live.append(timer) }
+            if timer.action.hasEnded { timer.action.discard() } else { live.append(timer) }
         }
         let timers = live
         if (global as AnyObject) === executor {

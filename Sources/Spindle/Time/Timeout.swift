@@ -35,7 +35,7 @@ public func withTimeout<Success: Sendable>(
         }
         group.addTask {
             // Cancelled when the operation finishes first; then its result is ignored.
-            try? await sleep(for: duration)  // Spindle's: a wheel entry, swept once cancelled
+            try? await Task.sleep(for: duration)  // not on a Spindle thread: Swift's own timer
             return .timedOut
         }
         guard let first = try await group.next() else { throw CancellationError() }

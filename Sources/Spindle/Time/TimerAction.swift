@@ -23,14 +23,15 @@ enum TimerAction {
         }
     }
 
-    /// Consumes a cancelled sleep's action without firing it.
+    /// Consumes an ended wait's action without firing it.
     func discard() {
         if case .wake(let waiter) = self { waiter.release() }
     }
 
-    /// True for a sleep that was cancelled: its action does nothing when it fires and may be
-    /// discarded early (TimerWheel's sweep).
-    var isCancelled: Bool {
+    /// True for a wait that ended without its timer (a cancelled `Spindle.sleep`, or a
+    /// `withTimeout` whose operation finished first): the action does nothing when it fires and
+    /// may be discarded early (TimerWheel's sweep).
+    var hasEnded: Bool {
         if case .wake(let waiter) = self { return waiter._withUnsafeGuaranteedRef(\.isFinished) }
         return false
     }

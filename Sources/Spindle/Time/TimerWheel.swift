@@ -200,7 +200,7 @@ struct TimerWheel: ~Copyable {
             heads[key] = -1
             while index >= 0 {
                 let next = entries[Int(index)].next
-                if let action = entries[Int(index)].action, action.isCancelled {
+                if let action = entries[Int(index)].action, action.hasEnded {
                     action.discard()
                     free(index)
                     count -= 1
@@ -243,7 +243,7 @@ struct TimerWheel: ~Copyable {
         var all: [Afterlife.Timed] = []
         let now = elapsed &* Self.nanosPerTick
         for action in ready[readyHead...] {
-            if action.isCancelled { action.discard() } else { all.append((action, now)) }
+            if action.hasEnded { action.discard() } else { all.append((action, now)) }
         }
         ready.removeAll(keepingCapacity: true)
         readyHead = 0
@@ -252,7 +252,7 @@ struct TimerWheel: ~Copyable {
             while index >= 0 {
                 let entry = entries[Int(index)]
                 let action = entry.action!
-                if action.isCancelled { action.discard() } else { all.append((action, entry.deadline)) }
+                if action.hasEnded { action.discard() } else { all.append((action, entry.deadline)) }
                 index = entry.next
             }
             heads[key] = -1
