@@ -112,6 +112,7 @@ import Testing
 extension SpindleTests {
     @Suite struct BlockingPoolTests {
         @Test func valuesAndErrorsComeBack() async throws {
+            let threads = ThreadBaseline()  // leak checks count only this test's threads
             struct Boom: Error, Equatable { let code: Int }
             let pool = try BlockingPool(name: "spindle-val", maxThreads: 2)
             let value = try await pool.run { 6 * 7 }
@@ -120,7 +121,7 @@ extension SpindleTests {
             let onPoolThread = try await runInExecutor(pool) { currentThreadName().hasPrefix("spindle-val-") }
             #expect(onPoolThread)
             await pool.shutdown()
-            #expect(threadCount(prefix: "spindle-val") == 0)
+            #expect(threads.count(prefix: "spindle-val") == 0)
         }
 
         @Test func invalidThreadLimitsAreRejected() {
@@ -129,6 +130,7 @@ extension SpindleTests {
         }
 
         @Test func tenThousandJobsThroughFourThreadsNeverUseAFifth() async throws {
+            let threads = ThreadBaseline()  // leak checks count only this test's threads
             let pool = try BlockingPool(name: "spindle-cap4", maxThreads: 4)
             let sampler = ThreadSampler(prefix: "spindle-cap4")
             let sum = try await bounded(60, "10,000 jobs through 4 threads") {
@@ -155,7 +157,7 @@ extension SpindleTests {
             #expect(metrics.jobsQueued == 0)
             let report = await pool.shutdown()
             #expect(report == BlockingPoolShutdownReport(cancelledJobs: 0, abandonedJobs: 0))
-            #expect(threadCount(prefix: "spindle-cap4") == 0)
+            #expect(threads.count(prefix: "spindle-cap4") == 0)
         }
 
         /// 40 CPU-bound jobs at once must not become 40 runnable threads (PoolGrowth.swift),
@@ -163,6 +165,7 @@ extension SpindleTests {
         /// are not blocked).
         @Test(arguments: [0, 4])
         func aBurstOfCPUJobsRunsOnAboutAsManyThreadsAsCPUs(backgroundHogs: Int) async throws {
+            let threads = ThreadBaseline()  // leak checks count only this test's threads
             let stopHogs = Gate()
             let hogsDone = Lock(0)
             for _ in 0..<backgroundHogs {
@@ -187,12 +190,13 @@ extension SpindleTests {
             #expect(metrics.threadsHighWater <= pool.cpuBudget + 4,
                     "\(metrics.threadsHighWater) threads for \(pool.cpuBudget) CPUs")
             await pool.shutdown()
-            #expect(threadCount(prefix: "spindle-cpu") == 0)
+            #expect(threads.count(prefix: "spindle-cpu") == 0)
         }
 
         /// 100 jobs that sleep get their threads within milliseconds, though past the CPU count
         /// a submitter starts none itself.
         @Test func aBurstOfBlockingJobsGetsItsThreadsQuickly() async throws {
+            let threads = ThreadBaseline()  // leak checks count only this test's threads
             let pool = try BlockingPool(name: "spindle-slp", maxThreads: 512)
             let start = ContinuousClock.now
             try await bounded(60, "100 sleeping jobs") {
@@ -207,9 +211,9 @@ extension SpindleTests {
             #expect(took < .seconds(2), "100 x 200 ms sleeps took \(took) on \(metrics.threadsHighWater) threads")
             #expect(metrics.threadsHighWater >= 50)
             // The monitor leaves once the queue has been empty a while.
-            try await eventually("the monitor exits", seconds: 5) { threadCount(prefix: "spindle-slp-mon") == 0 }
+            try await eventually("the monitor exits", seconds: 5) { threads.count(prefix: "spindle-slp-mon") == 0 }
             await pool.shutdown()
-            #expect(threadCount(prefix: "spindle-slp") == 0)
+            #expect(threads.count(prefix: "spindle-slp") == 0)
         }
 
         @Test func jobsBeyondTheLimitRunInFIFOOrder() async throws {
@@ -232,6 +236,7 @@ extension SpindleTests {
         }
 
         @Test func idleThreadsExitAfterTheKeepAlive() async throws {
+            let threads = ThreadBaseline()  // leak checks count only this test's threads
             let pool = try BlockingPool(name: "spindle-idle", maxThreads: 8, keepAlive: .milliseconds(200))
             let start = Gate()
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -245,12 +250,12 @@ extension SpindleTests {
             let early = pool.metrics()
             #expect(early.threadsAlive == 3 && early.threadsIdle == 3, "\(early)")
             try await eventually("idle threads exit", seconds: 5) { pool.metrics().threadsAlive == 0 }
-            try await eventually("their OS threads are gone", seconds: 5) { threadCount(prefix: "spindle-idle") == 0 }
+            try await eventually("their OS threads are gone", seconds: 5) { threads.count(prefix: "spindle-idle") == 0 }
             // The pool starts threads again when work comes back.
             #expect(try await pool.run { 5 } == 5)
             #expect(pool.metrics().threadsAlive == 1)
             await pool.shutdown()
-            #expect(threadCount(prefix: "spindle-idle") == 0)
+            #expect(threads.count(prefix: "spindle-idle") == 0)
         }
 
         @Test func aJobCancelledBeforeItStartsIsRemovedAndNeverRuns() async throws {
@@ -368,35 +373,23 @@ extension SpindleTests {
         /// Threads retire after 1 ms idle and are restarted by the next burst: claims, keep-alive
         /// timeouts and thread starts race constantly. Every job must still run exactly once.
         @Test func burstsAgainstATinyKeepAliveLoseNoJob() async throws {
+            let threads = ThreadBaseline()  // leak checks count only this test's threads
             let pool = try BlockingPool(name: "spindle-brst", maxThreads: 3, keepAlive: .milliseconds(1))
-            let total = try await bounded(60, "bursts with a 1 ms keep-alive") {
-                try await Runtime.run(workers: 2) {
-                    try await withThrowingTaskGroup(of: Int.self) { group in
-                        for submitter in 0..<8 {
-                            group.addTask {
-                                var sum = 0
-                                for burst in 0..<40 {
-                                    for _ in 0..<(burst % 5 + 1) { sum += try await pool.run { 1 } }
-                                    if (burst + submitter) % 3 == 0 { try await Task.sleep(for: .milliseconds(2)) }
-                                }
-                                return sum
-                            }
-                        }
-                        return try await group.reduce(0, +)
-                    }
-                }
+            let total = try await shuttingDown(pool) {
+                try await bounded(60, "bursts with a 1 ms keep-alive") { try await runKeepAliveBurst(pool: pool, round: 0) }
             }
-            #expect(total == 8 * (0..<40).reduce(0) { $0 + $1 % 5 + 1 })
+            #expect(total == keepAliveBurstTotal)
             let metrics = pool.metrics()
             #expect(metrics.threadsHighWater <= 3)
             #expect(metrics.jobsCompleted == UInt64(total))
             await pool.shutdown()
-            #expect(threadCount(prefix: "spindle-brst") == 0)
+            #expect(threads.count(prefix: "spindle-brst") == 0)
         }
 
         /// Submissions racing with shutdown: every task gets an answer (a value, a cancellation,
         /// or shutDown), nothing hangs, and no thread is left.
         @Test func submissionsRacingWithShutdownAllGetAnAnswer() async throws {
+            let threads = ThreadBaseline()  // leak checks count only this test's threads
             for round in 0..<20 {
                 let pool = try BlockingPool(name: "spindle-shr", maxThreads: 2)
                 let answered = try await bounded(30, "shutdown race round \(round)") { () -> Int in
@@ -420,11 +413,12 @@ extension SpindleTests {
                 let metrics = pool.metrics()
                 #expect(metrics.jobsStarted == metrics.jobsCompleted)
                 #expect(metrics.threadsAlive == 0)
-                #expect(threadCount(prefix: "spindle-shr") == 0, "round \(round)")
+                #expect(threads.count(prefix: "spindle-shr") == 0, "round \(round)")
             }
         }
 
         @Test func shutdownWithAJobThatNeverReturnsEndsWithinTheGracePeriod() async throws {
+            let threads = ThreadBaseline()  // leak checks count only this test's threads
             let pool = try BlockingPool(name: "spindle-stk", maxThreads: 1)
             let release = Gate()  // opened at the end, so the abandoned thread does not leak
             let stuck = Task { try await pool.run { release.wait(); return "late" } }
@@ -444,10 +438,11 @@ extension SpindleTests {
             // The abandoned job still answers its task when it finally returns, and its thread exits.
             release.open()
             #expect(try await stuck.value == "late")
-            try await eventually("the detached thread exits", seconds: 5) { threadCount(prefix: "spindle-stk") == 0 }
+            try await eventually("the detached thread exits", seconds: 5) { threads.count(prefix: "spindle-stk") == 0 }
         }
 
         @Test func shutdownWaitsForRunningJobsWithinTheGracePeriod() async throws {
+            let threads = ThreadBaseline()  // leak checks count only this test's threads
             let pool = try BlockingPool(name: "spindle-grc", maxThreads: 4)
             let started = Gate()
             let task = Task { try await pool.run { started.open(); usleep(100_000); return 3 } }
@@ -455,10 +450,11 @@ extension SpindleTests {
             let report = pool.shutdownBlocking(gracePeriod: .seconds(5))
             #expect(report == BlockingPoolShutdownReport(cancelledJobs: 0, abandonedJobs: 0))
             #expect(try await task.value == 3)
-            #expect(threadCount(prefix: "spindle-grc") == 0)
+            #expect(threads.count(prefix: "spindle-grc") == 0)
         }
 
         @Test func toThreadOnARuntimeUsesItsPoolAndResumesOnTheRuntime() async throws {
+            let threads = ThreadBaseline()  // leak checks count only this test's threads
             let result = try await bounded(30, "toThread on a runtime") {
                 try await Runtime.run(workers: 2) { () -> (Bool, Bool, UInt64) in
                     let runtime = Runtime.current!
@@ -477,10 +473,11 @@ extension SpindleTests {
             #expect(result.1, "a job ran off the runtime's pool threads")
             #expect(result.2 == 200)
             // Runtime.run shut the pool down with the runtime.
-            #expect(threadCount(prefix: "spindle-blk") == 0)
+            #expect(threads.count(prefix: "spindle-blk") == 0)
         }
 
         @Test func toThreadOnAnEventLoopUsesItsPoolAndResumesOnTheLoop() async throws {
+            let threads = ThreadBaseline()  // leak checks count only this test's threads
             let result = try await bounded(30, "toThread on a loop") {
                 try await EventLoop.run { () -> (Bool, Bool, UInt64) in
                     let loop = EventLoop.current!
@@ -496,20 +493,22 @@ extension SpindleTests {
             }
             #expect(result.0 && result.1)
             #expect(result.2 == 200)
-            #expect(threadCount(prefix: "spindle-blk") == 0)
+            #expect(threads.count(prefix: "spindle-blk") == 0)
         }
 
         @Test func toThreadInsideRunBlockingLoop() throws {
+            let threads = ThreadBaseline()  // leak checks count only this test's threads
             let caller = spindle_test_tid()
             let ok = try EventLoop.runBlocking { () async throws -> Bool in
                 let tid = try await toThread { spindle_test_tid() }
                 return tid != caller && spindle_test_tid() == caller
             }
             #expect(ok)
-            #expect(threadCount(prefix: "spindle-blk") == 0)
+            #expect(threads.count(prefix: "spindle-blk") == 0)
         }
 
         @Test func toThreadFromAPlainTaskUsesTheSharedPool() async throws {
+            let threads = ThreadBaseline()  // leak checks count only this test's threads
             let before = BlockingPool.shared.metrics().jobsCompleted
             let value = try await Task.detached { try await toThread { currentThreadName() } }.value
             #expect(value.hasPrefix("spindle-blk-"))
@@ -518,11 +517,12 @@ extension SpindleTests {
             // yet when the task resumes: ask again until it is gone.)
             try await eventually("the shared pool's idle threads exit", seconds: 5) {
                 BlockingPool.shared.releaseIdleThreads()
-                return BlockingPool.shared.metrics().threadsAlive == 0 && threadCount(prefix: "spindle-blk") == 0
+                return BlockingPool.shared.metrics().threadsAlive == 0 && threads.count(prefix: "spindle-blk") == 0
             }
         }
 
         @Test func runtimeShutdownReportsAnAbandonedBlockingJobWithoutHanging() async throws {
+            let threads = ThreadBaseline()  // leak checks count only this test's threads
             let release = Gate()
             let runtime = try Runtime(workers: 1)
             let task = try runtime.spawn { try await toThread { release.wait(); return 1 } }
@@ -536,12 +536,23 @@ extension SpindleTests {
             release.open()
             // The task was cancelled while its job ran: the job's value is dropped.
             await #expect(throws: CancellationError.self) { try await task.value }
-            try await eventually("the detached pool thread exits", seconds: 5) { threadCount(prefix: "spindle-blk") == 0 }
+            try await eventually("the detached pool thread exits", seconds: 5) { threads.count(prefix: "spindle-blk") == 0 }
         }
     }
 }
 
 // MARK: Helpers
+
+/// Runs `body`; if it throws (a failed or timed-out test), shuts `pool` down before passing the
+/// error on, so that its threads cannot outlive the test and fail a later leak check.
+func shuttingDown<T>(_ pool: BlockingPool, _ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch {
+        await pool.shutdown(gracePeriod: .seconds(1))
+        throw error
+    }
+}
 
 /// Spins until the calling thread has used `milliseconds` of CPU time (CPU-bound in any build).
 func burnCPU(milliseconds: Int) {

@@ -11,7 +11,11 @@ import Testing
 struct TimedOut: Error, CustomStringConvertible {
     let what: String
     let seconds: Double
-    var description: String { "timed out after \(seconds) s: \(what)" }
+    /// The process's threads when the time ran out (see `threadDump`), for a hang's diagnosis.
+    var threads: String = ""
+    var description: String {
+        "timed out after \(seconds) s: \(what)" + (threads.isEmpty ? "" : "\nthreads:\n\(threads)")
+    }
 }
 
 /// Runs `operation` but gives up after `seconds`, failing with a diagnostic instead of hanging
@@ -29,8 +33,9 @@ func bounded<T: Sendable>(
         }
         Task {
             try? await Task.sleep(for: .seconds(seconds))
+            let dump = threadDump()  // before the cancellation disturbs whatever hung
             work.cancel()
-            resume(.failure(TimedOut(what: what, seconds: seconds)))
+            resume(.failure(TimedOut(what: what, seconds: seconds, threads: dump)))
         }
     }
 }
@@ -92,6 +97,61 @@ func threadNames() -> [String] {
         names.append(String(decoding: buffer.prefix { $0 != 0 && $0 != 10 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
     }
     return names
+}
+
+/// The kernel ids of this process's threads with their names.
+func threadsByID() -> [Int32: String] {
+    guard let dir = opendir("/proc/self/task") else { return [:] }
+    defer { closedir(dir) }
+    var threads: [Int32: String] = [:]
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        guard let id = Int32(name) else { continue }
+        threads[id] = procLine("/proc/self/task/\(name)/comm")
+    }
+    return threads
+}
+
+/// The first line of a small /proc file, without its newline ("" when unreadable).
+func procLine(_ path: String) -> String {
+    guard let file = fopen(path, "r") else { return "" }
+    defer { fclose(file) }
+    var buffer = [CChar](repeating: 0, count: 512)
+    guard fgets(&buffer, 512, file) != nil else { return "" }
+    return String(decoding: buffer.prefix { $0 != 0 && $0 != 10 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+/// One line per thread: id, name, scheduler state, the kernel function it sleeps in and the
+/// system call it is in (number first), so a hang's report shows who waits for what.
+func threadDump() -> String {
+    threadsByID().sorted { $0.key < $1.key }.map { id, name in
+        let stat = procLine("/proc/self/task/\(id)/stat")
+        let state = stat.lastIndex(of: ")").map { stat[stat.index($0, offsetBy: 2)...].prefix(1) } ?? "?"
+        let wchan = procLine("/proc/self/task/\(id)/wchan")
+        let syscall = procLine("/proc/self/task/\(id)/syscall").split(separator: " ").first ?? "?"
+        return "  \(id) \(name) \(state) wchan=\(wchan.isEmpty ? "-" : wchan) syscall=\(syscall)"
+    }.joined(separator: "\n")
+}
+
+/// The threads alive when a test began, so that the test's leak checks count only the threads
+/// it created: a thread another test left behind (after its own failure) is not this test's.
+struct ThreadBaseline {
+    let ids: Set<Int32>
+
+    init() { ids = Set(threadsByID().keys) }
+
+    /// Names of the threads created since the baseline, still alive, whose name starts with
+    /// `prefix` (and, if `poolThreadsOnly`, that are not a pool's growth monitor).
+    func newThreads(prefix: String = "spindle", poolThreadsOnly: Bool = false) -> [String] {
+        threadsByID().filter { id, name in
+            !ids.contains(id) && name.hasPrefix(prefix) && !(poolThreadsOnly && name.hasSuffix("-mon"))
+        }.map(\.value).sorted()
+    }
+
+    /// How many of those there are.
+    func count(prefix: String, poolThreadsOnly: Bool = false) -> Int {
+        newThreads(prefix: prefix, poolThreadsOnly: poolThreadsOnly).count
+    }
 }
 
 /// Threads of this process whose name starts with `prefix` (and, if `poolThreadsOnly`, that

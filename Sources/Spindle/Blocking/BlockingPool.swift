@@ -328,19 +328,28 @@ public final class BlockingPool: Sendable {
 
     /// Sleeps until claimed (returns true: look for work) or until the keep-alive passes
     /// unclaimed (the thread has left the pool; returns false).
+    ///
+    /// A retirement that finds `idle == 0` means every idle thread has been claimed at that
+    /// instant and permits are on their way, but permits are interchangeable: the one posted for
+    /// that claim may be taken by another thread that went idle after us (the pool then counts
+    /// us idle again). So a failed retirement waits for a permit for another keep-alive and then
+    /// tries again, never without bound: a thread that waited for one without a deadline here
+    /// outlived its keep-alive for as long as the pool saw no job, and survived a test whose
+    /// pool was never shut down (issue 11's fresh-clone failure left `spindle-brst-27` so).
     private func sleepWhileIdle() -> Bool {
-        let now = monotonicNanos()
-        let deadline = keepAliveNanos >= UInt64.max - now ? UInt64.max : now + keepAliveNanos
-        if idleThreads.wait(deadline: deadline) { return !retireIfAsked() }
-        let retired = threads.withLock { threads -> Bool in
-            guard updateControl({ $0.retiringIdle().map { ($0, ()) } }) != nil else { return false }
-            threads.exiting(pthread_self(), joinable: false)
-            return true
+        while true {
+            let now = monotonicNanos()
+            let deadline = keepAliveNanos >= UInt64.max - now ? UInt64.max : now + keepAliveNanos
+            if idleThreads.wait(deadline: deadline) { return !retireIfAsked() }
+            let retired = threads.withLock { threads -> Bool in
+                guard updateControl({ $0.retiringIdle().map { ($0, ()) } }) != nil else { return false }
+                threads.exiting(pthread_self(), joinable: false)
+                return true
+            }
+            if retired { return false }
+            // Claimed just as the keep-alive ran out: a permit is on its way (to us or to
+            // another idle thread, which then leaves `idle` counting us).
         }
-        if retired { return false }
-        // Claimed just as the keep-alive ran out: the permit is on its way.
-        idleThreads.wait()
-        return !retireIfAsked()
     }
 
     /// After a permit: exits if `releaseIdleThreads` asked for a retirement still unserved.
