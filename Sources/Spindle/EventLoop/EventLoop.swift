@@ -18,6 +18,15 @@
 //
 // The loop is a `SerialExecutor` (it can back actors and be the main executor) and a
 // `TaskExecutor` (task executor preference), with the same surface as `Runtime`.
+//
+// Shutdown waits for the spawned tasks while the loop keeps turning (TaskRegistry's drain
+// suspends its caller; it never blocks the thread, which may be the loop's own), then stops a
+// loop on its own thread. A loop that `runBlocking` runs on its caller's thread is stopped by
+// `runBlocking` alone, when the operation has returned: a shutdown during the run only
+// refuses new work and settles the spawned tasks, so the operation can go on awaiting on its
+// loop afterwards (stopping under it left the operation's next job nowhere to run). Every
+// wait of a shutdown that has this thread turn the loop meanwhile parks no later than the
+// grace period's end.
 
 import CSpindle
 import Glibc
@@ -61,7 +70,12 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
     private var thread: OSThread?
     let registry = TaskRegistry()
     private let shuttingDown = Atomic<Bool>(false)
+    /// The first shutdown's report, set when it is done (later calls return it).
+    private let shutdownReport = Lock<ShutdownReport?>(nil)
     private let shutdownDone = Gate()
+    /// A loop that `runBlocking` runs on its caller's thread: it turns until the operation
+    /// returns, and `runBlocking` stops it then; `shutdown` does not (see `runBlocking`).
+    private let stoppedByRunBlocking: Bool
     private let counters = WorkerCounters()
     /// The pool ``toThread(_:)`` uses on this loop (threads named `spindle-blk-<n>`, started on
     /// demand). Shutdown of the loop shuts it down after the spawned tasks' grace period.
@@ -73,6 +87,7 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
     ///   io_uring; ``SpindleError/threadCreationFailed(errno:)``.
     public init(name: String = "spindle-loop") throws(SpindleError) {
         DispatchWarmUp.ensure()
+        stoppedByRunBlocking = false
         let started = Gate()
         let failure = Lock<SpindleError?>(nil)
         thread = try OSThread.spawn(name: name) { [self] in
@@ -97,10 +112,11 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
         _ = Unmanaged.passRetained(self)
     }
 
-    /// A loop that runs on the calling thread when that thread calls `runLoop` (used by the
-    /// blocking `run` and the main executor). The ring is created here, on that thread.
-    init(onCurrentThread: ()) throws(SpindleError) {
+    /// A loop that runs on the calling thread when that thread calls `runLoop` (used by
+    /// `runBlocking` and the main executor). The ring is created here, on that thread.
+    init(onCurrentThread: (), stoppedByRunBlocking: Bool = false) throws(SpindleError) {
         DispatchWarmUp.ensure()
+        self.stoppedByRunBlocking = stoppedByRunBlocking
         ring = try Ring(counters: counters)
         // Never deallocated, for the reason given in Runtime.init.
         _ = Unmanaged.passRetained(self)
@@ -171,9 +187,10 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
 
     // MARK: The loop
 
-    /// Loop thread only: runs until `stop` is requested and, if `until` is given, until it
-    /// returns true (checked once per turn).
-    func runLoop(until condition: () -> Bool = { false }) {
+    /// Loop thread only: runs until a stop is requested and the queues are empty, or until
+    /// `condition` returns true (checked once per turn), or until `deadline` (CLOCK_MONOTONIC
+    /// ns) passes: a loop with nothing to do parks no later than that.
+    func runLoop(until condition: () -> Bool = { false }, deadline: UInt64 = .max) {
         let previous = spindle_current_loop()
         let previousRing = Ring.current
         spindle_set_current_loop(Unmanaged.passUnretained(self).toOpaque())
@@ -188,7 +205,7 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
         // correctly: Swift asks `isIsolatingCurrentContext()`, which is true on this thread.
         let taskExecutor = asUnownedTaskExecutor()
         while true {
-            if condition() { break }
+            if condition() || (deadline != .max && monotonicNanos() >= deadline) { break }
             fireTimers()
             moveInbox()
             // A turn runs as many jobs as were queued when it began, so it always ends (and the
@@ -231,7 +248,7 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
             if runQueue.isEmpty && resumed.isEmpty {
                 // The jobs just run may have satisfied the condition: check before sleeping.
                 if condition() { break }
-                park()
+                park(deadline: deadline)
             }
         }
         if stopRequested.load(ordering: .sequentiallyConsistent) {
@@ -289,7 +306,7 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
         }
     }
 
-    private func park() {
+    private func park(deadline: UInt64) {
         parked.store(true, ordering: .sequentiallyConsistent)
         if inboxCount.load(ordering: .sequentiallyConsistent) > 0
             || stopRequested.load(ordering: .sequentiallyConsistent) {
@@ -301,7 +318,7 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
             timers.sweepIfStale(now: monotonicNanos())  // idle: drop cancelled sleeps (TimerWheel.swift)
             counters.timersPending.store(UInt64(timers.count), ordering: .relaxed)
         }
-        ring.park(deadline: min(timers.nextDeadline, remoteTimers.deadline))
+        ring.park(deadline: min(deadline, timers.nextDeadline, remoteTimers.deadline))
         parked.store(false, ordering: .sequentiallyConsistent)
     }
 
@@ -381,58 +398,108 @@ extension EventLoop {
     }
 
     /// Runs a loop on the calling thread until `operation` and the shutdown that follows it
-    /// are done (asyncio.run exactly: the caller's thread becomes the loop).
+    /// are done (asyncio.run exactly: the caller's thread becomes the loop). When `operation`
+    /// returns, the spawned tasks still running are cancelled and given up to `gracePeriod` to
+    /// finish; those that have not by then are left to finish on Swift's global executor, and
+    /// counted in the report a later ``shutdown(gracePeriod:)`` on this loop returns.
     ///
-    /// - Throws: ``SpindleError/nestedRun`` on a thread of a running Spindle runtime or loop.
+    /// A ``shutdown(gracePeriod:)`` during the run (called by `operation`, by a spawned task
+    /// or from another thread) does what it does on any loop, except stop it: new spawns and
+    /// blocking jobs are refused, the spawned tasks are cancelled and awaited. The loop keeps
+    /// turning on this thread until `operation` returns, as asyncio.run's loop runs until its
+    /// main coroutine ends, so `operation` may still await timers, I/O and its own tasks.
+    ///
+    /// - Throws: ``SpindleError/nestedRun`` on a thread of a running Spindle runtime or loop;
+    ///   otherwise what `operation` threw.
     public static func runBlocking<Success: Sendable>(
         gracePeriod: Duration = .seconds(10),
         _ operation: sending @escaping () async throws -> Success
     ) throws -> Success {
         if Runtime.isOnSpindleThread { throw SpindleError.nestedRun }
-        let loop = try EventLoop(onCurrentThread: ())
+        let loop = try EventLoop(onCurrentThread: (), stoppedByRunBlocking: true)
         let outcome = ResultBox<Success>()
         Task(executorPreference: loop) { await outcome.capture(operation) }
         loop.runLoop { outcome.isSet }
-        // Shutdown on this thread: cancel what was spawned and keep the loop turning until it
-        // finishes or the grace period ends.
-        if loop.beginShutdown() {
-            let deadline = monotonicNanos() &+ gracePeriod.clampedNanoseconds
-            loop.runLoop { loop.registry.liveCount == 0 || monotonicNanos() >= deadline }
-            // Running pool jobs do not need the loop; their completions queue up for the last turn.
-            loop.blockingPool.shutdownBlocking(gracePeriod: .nanoseconds(remaining(until: deadline)))
-            loop.requestStop()
-            loop.runLoop()
-            loop.ring.close()
-            loop.finished.open()
-            loop.shutdownDone.open()
-        }
+        loop.endRunBlocking(gracePeriod: gracePeriod)
+        // Set by now, unless something called `stop()` (MainExecutor) on this loop: then the
+        // operation goes on on Swift's global executor, and this waits for it.
         return try outcome.get()
     }
 
+    /// The end of ``runBlocking(gracePeriod:_:)``, on the loop's thread: shuts the loop down
+    /// (or, if a shutdown began during the run, turns until it is done), then stops it, runs
+    /// the last turn and closes the ring.
+    private func endRunBlocking(gracePeriod: Duration) {
+        if beginShutdown() {
+            // The same steps as `shutdown`, with this thread turning the loop meanwhile.
+            let deadline = monotonicDeadline(after: gracePeriod)
+            runLoop(until: { registry.liveCount == 0 }, deadline: deadline)
+            // Running pool jobs do not need the loop; their completions queue up for the last turn.
+            let pool = blockingPool.shutdownBlocking(gracePeriod: .nanoseconds(remaining(until: deadline)))
+            record(ShutdownReport(
+                abandonedTasks: registry.liveCount, stuckWorkers: 0, abandonedBlockingJobs: pool.abandonedJobs))
+        } else {
+            // Its drain may wait for tasks on this loop; `record` wakes the loop when it is done.
+            runLoop { shutdownReport.withLock { $0 != nil } }
+        }
+        requestStop()
+        runLoop()
+        ring.close()
+        finished.open()
+    }
+
     /// Stops the loop: refuses new spawns, cancels the spawned tasks still running, waits up
-    /// to `gracePeriod` for them, then stops the thread and closes the ring.
+    /// to `gracePeriod` for them (and for the blocking pool's running jobs), then stops the
+    /// thread and closes the ring. Calling it again, or concurrently, returns the first call's
+    /// report once that call is done.
+    ///
+    /// Safe to call from a task on this loop. Called from a spawned task, or from a task that
+    /// one started (a child in its task group, or a `Task {}` it created: they share its
+    /// task-local values), it cancels that spawned task with the others but neither waits for
+    /// it (it cannot finish before this call returns) nor counts it as abandoned. The wait
+    /// suspends the caller, not the loop, so the loop's other tasks keep running meanwhile,
+    /// and it ends as soon as the last of them finishes. The thread stops once the caller
+    /// suspends or finishes; what it does after that runs on Swift's global executor.
+    ///
+    /// On a loop that ``runBlocking(gracePeriod:_:)`` runs, the loop goes on turning until the
+    /// run's operation returns.
     @discardableResult
     public func shutdown(gracePeriod: Duration = .seconds(10)) async -> ShutdownReport {
         guard beginShutdown() else {
             if !inEventLoop { shutdownDone.wait() }
-            return ShutdownReport(abandonedTasks: 0, stuckWorkers: 0)
+            return shutdownReport.withLock { $0 } ?? ShutdownReport(abandonedTasks: 0, stuckWorkers: 0)
         }
-        let deadline = monotonicNanos() &+ gracePeriod.clampedNanoseconds
-        await registry.drain(until: deadline)
-        let pool = await blockingPool.shutdown(gracePeriod: .nanoseconds(remaining(until: deadline)))
-        let abandoned = registry.liveCount
-        requestStop()
+        let deadline = monotonicDeadline(after: gracePeriod)
+        let spared = registry.callersTask
+        await registry.drain(until: deadline, sparing: spared, on: .loop(self))
+        let pool = await shutDownBlockingPool(blockingPool, until: deadline)
+        let abandoned = registry.liveCount(sparing: spared)
         var stuck = 0
-        if inEventLoop {
-            if let thread { pthread_detach(thread.handle) }
-        } else if finished.wait(deadline: monotonicNanos() &+ 1_000_000_000) {
-            thread?.join()
-        } else {
-            stuck = 1
-            if let thread { pthread_detach(thread.handle) }
+        if !stoppedByRunBlocking {
+            requestStop()
+            if inEventLoop || thread == nil {
+                // It cannot join its own thread, which exits once the caller suspends; a loop
+                // on a caller's thread (the main executor's) returns from its `run` instead.
+                if let thread { pthread_detach(thread.handle) }
+            } else if finished.wait(deadline: monotonicNanos() &+ 1_000_000_000) {
+                thread?.join()
+            } else {
+                stuck = 1
+                if let thread { pthread_detach(thread.handle) }
+            }
         }
+        return record(ShutdownReport(
+            abandonedTasks: abandoned, stuckWorkers: stuck, abandonedBlockingJobs: pool.abandonedJobs))
+    }
+
+    /// Stores the shutdown's report and lets waiting callers go. A `runBlocking` loop may be
+    /// parked waiting for this (`endRunBlocking`): wake it.
+    @discardableResult
+    private func record(_ report: ShutdownReport) -> ShutdownReport {
+        shutdownReport.withLock { $0 = report }
         shutdownDone.open()
-        return ShutdownReport(abandonedTasks: abandoned, stuckWorkers: stuck, abandonedBlockingJobs: pool.abandonedJobs)
+        if stoppedByRunBlocking && !inEventLoop { ring.wake() }
+        return report
     }
 
     private func beginShutdown() -> Bool {

@@ -110,12 +110,8 @@ extension Runtime {
         if isOnSpindleThread { throw SpindleError.nestedRun }
         let runtime = try Runtime(workers: workers)
         let outcome = ResultBox<Success>()
-        let done = Gate()
-        Task(executorPreference: runtime) {
-            await outcome.capture(operation)
-            done.open()
-        }
-        done.wait()
+        Task(executorPreference: runtime) { await outcome.capture(operation) }
+        outcome.wait()
         runtime.shutdownBlocking(gracePeriod: gracePeriod)
         return try outcome.get()
     }
@@ -123,28 +119,37 @@ extension Runtime {
     // MARK: Shutdown
 
     /// Stops the runtime: refuses new spawns, cancels the spawned tasks still running, waits up
-    /// to `gracePeriod` for them, then stops the workers and closes their rings. Calling it
-    /// again, or concurrently, waits for the first call's outcome.
+    /// to `gracePeriod` for them (and for the blocking pool's running jobs), then stops the
+    /// workers and closes their rings. Calling it again, or concurrently, waits for the first
+    /// call's outcome.
     ///
-    /// Safe to call from a task running on this runtime; the workers then exit once that task
-    /// suspends or finishes.
+    /// Safe to call from a task running on this runtime. Called from a spawned task, or from a
+    /// task that one started (a child in its task group, or a `Task {}` it created: they share
+    /// its task-local values), it cancels that spawned task with the others but neither waits
+    /// for it (it cannot finish before this call returns) nor counts it as abandoned. The wait
+    /// suspends the caller, not its thread, so the other tasks keep running meanwhile, and it
+    /// ends as soon as the last of them finishes. The workers exit once the caller suspends
+    /// or finishes; what it does after that runs on Swift's global executor.
     @discardableResult
     public func shutdown(gracePeriod: Duration = .seconds(10)) async -> ShutdownReport {
         guard beginShutdown() else { return waitForOtherShutdown() }
-        let deadline = monotonicNanos() &+ gracePeriod.clampedNanoseconds
-        await registry.drain(until: deadline)
-        let pool = await blockingPool.shutdown(gracePeriod: .nanoseconds(remaining(until: deadline)))
-        return stopWorkers(abandoned: registry.liveCount, pool: pool)
+        let deadline = monotonicDeadline(after: gracePeriod)
+        let spared = registry.callersTask
+        await registry.drain(until: deadline, sparing: spared, on: .runtime(self))
+        let pool = await shutDownBlockingPool(blockingPool, until: deadline)
+        return stopWorkers(abandoned: registry.liveCount(sparing: spared), pool: pool)
     }
 
-    /// ``shutdown(gracePeriod:)`` for synchronous callers (blocks the calling thread).
+    /// ``shutdown(gracePeriod:)`` for synchronous callers (blocks the calling thread; on a
+    /// worker, that worker runs nothing else until it returns).
     @discardableResult
     public func shutdownBlocking(gracePeriod: Duration = .seconds(10)) -> ShutdownReport {
         guard beginShutdown() else { return waitForOtherShutdown() }
-        let deadline = monotonicNanos() &+ gracePeriod.clampedNanoseconds
-        registry.drainBlocking(until: deadline)
+        let deadline = monotonicDeadline(after: gracePeriod)
+        let spared = registry.callersTask
+        registry.drainBlocking(until: deadline, sparing: spared)
         let pool = blockingPool.shutdownBlocking(gracePeriod: .nanoseconds(remaining(until: deadline)))
-        return stopWorkers(abandoned: registry.liveCount, pool: pool)
+        return stopWorkers(abandoned: registry.liveCount(sparing: spared), pool: pool)
     }
 
     /// Returns true for the one caller that moves the runtime out of `running`.

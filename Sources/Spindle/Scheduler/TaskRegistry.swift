@@ -5,6 +5,16 @@
 // before `attach` cannot leave a stale entry), `attach` its handle, `finish` from the task's own
 // last step. Each slot has a generation, so a late `attach` can never land in a reused slot.
 // Closing hands back every live handle for cancellation; later reservations fail.
+//
+// Shutdown waits for the tracked tasks by event, not by polling: `drain` leaves a waker in the
+// slab that the `finish` which leaves no other task live calls, and a timer at the grace
+// period's end calls it otherwise. The wait ignores cancellation, because shutdown cancels the
+// spawned tasks and its caller may be one of them: a cancelled `Task.sleep` would end at once,
+// and the old fallback, `usleep`, blocked the worker or loop thread the other tasks needed.
+// Nor does it wait for the caller's own spawned task, which cannot finish before the shutdown
+// returns: each spawned task's operation runs with a task-local naming its slot, which the
+// tasks it starts inherit, so a child of a spawned task (a connection handler in a server
+// task's group) is recognised as well as the task itself.
 
 import Glibc
 import Synchronization
@@ -31,11 +41,69 @@ final class TaskRegistry: Sendable {
         var free: [Int] = []
         var live = 0
         var closed = false
+        /// The shutdown waiting in `drain` (at most one: one call wins the shutdown).
+        var drainer: Drainer? = nil
+
+        func isLive(_ id: UInt64) -> Bool {
+            let index = Int(id & 0xFFFF_FFFF)
+            return index < slots.count && slots[index].isLive && slots[index].generation == UInt32(id >> 32)
+        }
+
+        /// Live tasks other than `spared`.
+        func live(sparing spared: UInt64?) -> Int {
+            guard let spared, isLive(spared) else { return live }
+            return live - 1
+        }
+    }
+
+    /// How a waiting shutdown is woken: an async caller's wheel entry, or a blocked thread.
+    enum Waker {
+        case task(SleepWaiter)
+        case thread(Gate)
+
+        func wake() {
+            switch self {
+            case .task(let waiter): waiter.wake()
+            case .thread(let gate): gate.open()
+            }
+        }
+
+        func isSame(as other: Waker) -> Bool {
+            switch (self, other) {
+            case (.task(let a), .task(let b)): return a === b
+            case (.thread(let a), .thread(let b)): return a === b
+            default: return false
+            }
+        }
+    }
+
+    /// A waiting shutdown: woken when no task but `spared` (the caller's own) is live.
+    struct Drainer {
+        let waker: Waker
+        let spared: UInt64?
+    }
+
+    /// The spawned task that code runs in: its registry and slot. Bound for the operation of
+    /// every task `spawn` starts, and so inherited by the tasks that operation starts.
+    struct SpawnedTask: Sendable {
+        let registry: ObjectIdentifier
+        let id: UInt64
+    }
+
+    @TaskLocal static var current: SpawnedTask? = nil
+
+    /// The caller's spawned task (see the file comment), if it is one of this registry's.
+    var callersTask: UInt64? {
+        guard let current = Self.current, current.registry == ObjectIdentifier(self) else { return nil }
+        return current.id
     }
 
     private let slab = Lock(Slab())
 
     var liveCount: Int { slab.withLock { $0.live } }
+
+    /// Live tasks other than `spared` (a caller's own task, see `callersTask`).
+    func liveCount(sparing spared: UInt64?) -> Int { slab.withLock { $0.live(sparing: spared) } }
 
     /// Reserves a slot for a task about to be created; fails once the registry is closed.
     func reserve() throws(SpindleError) -> UInt64 {
@@ -72,15 +140,20 @@ final class TaskRegistry: Sendable {
         if cancelNow { handle.cancel() }
     }
 
-    /// Called by the task itself when its operation returns.
+    /// Called by the task itself when its operation returns. Wakes a waiting shutdown if this
+    /// was the last task it waited for.
     func finish(_ id: UInt64) {
-        slab.withLock { slab in
+        let drained = slab.withLock { slab -> Drainer? in
             let index = Int(id & 0xFFFF_FFFF)
-            guard slab.slots[index].generation == UInt32(id >> 32), slab.slots[index].isLive else { return }
+            guard slab.slots[index].generation == UInt32(id >> 32), slab.slots[index].isLive else { return nil }
             slab.slots[index] = Slot(generation: slab.slots[index].generation &+ 1)
             slab.free.append(index)
             slab.live -= 1
+            guard let drainer = slab.drainer, slab.live(sparing: drainer.spared) == 0 else { return nil }
+            slab.drainer = nil
+            return drainer
         }
+        drained?.waker.wake()
     }
 
     /// The name given to `spawn` for the live task at `address`, if any.
@@ -110,7 +183,9 @@ extension TaskRegistry {
         let id = try reserve()
         let task = Task(name: name, executorPreference: executor, priority: priority) { [self] in
             defer { finish(id) }
-            return await operation()
+            return await Self.$current.withValue(SpawnedTask(registry: ObjectIdentifier(self), id: id)) {
+                await operation()
+            }
         }
         attach(id, task, task: unsafeBitCast(task, to: UInt.self), name: name)
         return task
@@ -124,28 +199,67 @@ extension TaskRegistry {
         let id = try reserve()
         let task = Task(name: name, executorPreference: executor, priority: priority) { [self] in
             defer { finish(id) }
-            return try await operation()
+            return try await Self.$current.withValue(SpawnedTask(registry: ObjectIdentifier(self), id: id)) {
+                try await operation()
+            }
         }
         attach(id, task, task: unsafeBitCast(task, to: UInt.self), name: name)
         return task
     }
 
-    /// Suspends until every tracked task has returned or `deadline` (CLOCK_MONOTONIC ns) passes.
-    /// Keeps honouring the deadline if the caller is cancelled (it sleeps the thread instead).
-    func drain(until deadline: UInt64) async {
-        while liveCount > 0 && monotonicNanos() < deadline {
-            do {
-                try await Task.sleep(for: .milliseconds(1))
-            } catch {
-                usleep(1_000)
+    /// Suspends until every tracked task other than `spared` has returned or `deadline`
+    /// (CLOCK_MONOTONIC ns) passes. Ignores the caller's cancellation and blocks no thread: the
+    /// caller waits on a wheel entry of `owner` that the deadline fires or the last `finish`
+    /// wakes (see the file comment).
+    func drain(until deadline: UInt64, sparing spared: UInt64?, on owner: TimerOwner) async {
+        let waiter = SleepWaiter()
+        let waker = Waker.task(waiter)
+        guard monotonicNanos() < deadline, register(waker, sparing: spared) else { return }
+        // Nothing throws: the waiter has no cancellation handler, it is only fired or woken.
+        try? await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
+            if waiter.arm(continuation) {
+                owner.schedule(.wake(Unmanaged.passRetained(waiter)), deadline: deadline)
+            } else {
+                continuation.resume()  // the last task finished first
             }
+        }
+        unregister(waker)
+    }
+
+    /// ``drain(until:sparing:on:)`` for synchronous callers: blocks the calling thread.
+    func drainBlocking(until deadline: UInt64, sparing spared: UInt64?) {
+        let gate = Gate()
+        let waker = Waker.thread(gate)
+        guard monotonicNanos() < deadline, register(waker, sparing: spared) else { return }
+        gate.wait(deadline: deadline)
+        unregister(waker)
+    }
+
+    /// Leaves `waker` for `finish`; false if no task but `spared` is live (nothing to wait for).
+    private func register(_ waker: Waker, sparing spared: UInt64?) -> Bool {
+        slab.withLock { slab in
+            if slab.live(sparing: spared) == 0 { return false }
+            slab.drainer = Drainer(waker: waker, spared: spared)
+            return true
         }
     }
 
-    /// ``drain(until:)`` for synchronous callers.
-    func drainBlocking(until deadline: UInt64) {
-        while liveCount > 0 && monotonicNanos() < deadline { usleep(1_000) }
+    /// Takes `waker` back after the deadline woke it (`finish` took it if it did the waking).
+    private func unregister(_ waker: Waker) {
+        slab.withLock { slab in
+            if let drainer = slab.drainer, drainer.waker.isSame(as: waker) { slab.drainer = nil }
+        }
     }
+}
+
+/// Shuts `pool` down within what is left before `deadline`. The pool waits for its threads with
+/// `Task.sleep`, which a cancelled caller cannot (it falls back to sleeping the thread), and
+/// shutdown cancels its caller if that is a spawned task: such a caller waits on a task of its
+/// own, which nothing cancels, and so suspends rather than blocks its worker or loop thread.
+func shutDownBlockingPool(_ pool: BlockingPool, until deadline: UInt64) async -> BlockingPoolShutdownReport {
+    let grace = Duration.nanoseconds(remaining(until: deadline))
+    if !Task.isCancelled { return await pool.shutdown(gracePeriod: grace) }
+    return await Task.detached { await pool.shutdown(gracePeriod: grace) }.value
 }
 
 /// asyncio.run's shape, shared by `Runtime.run` and `EventLoop.run`: runs `operation` on

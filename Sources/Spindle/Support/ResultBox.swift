@@ -3,11 +3,13 @@ import Synchronization
 /// A result handed from a task to a thread that waits for it outside the async world.
 final class ResultBox<Success: Sendable>: Sendable {
     private let storage = Lock<Result<Success, any Error>?>(nil)
+    private let ready = Gate()
 
     var isSet: Bool { storage.withLock { $0 != nil } }
 
     func set(_ result: Result<Success, any Error>) {
         storage.withLock { $0 = result }
+        ready.open()
     }
 
     /// Runs `operation` and stores its outcome.
@@ -17,8 +19,14 @@ final class ResultBox<Success: Sendable>: Sendable {
         set(result)
     }
 
+    /// Blocks the calling thread until the outcome is set.
+    func wait() {
+        ready.wait()
+    }
+
+    /// The outcome, once set (blocks until then).
     func get() throws -> Success {
-        guard let result = storage.withLock({ $0 }) else { fatalError("ResultBox read before it was set") }
-        return try result.get()
+        ready.wait()
+        return try storage.withLock { $0! }.get()
     }
 }
