@@ -23,20 +23,27 @@ extension BlockingPool {
     @discardableResult
     public func shutdown(gracePeriod: Duration = .seconds(10)) async -> BlockingPoolShutdownReport {
         guard let cancelled = beginShutdown() else {
-            while true {
-                if let report = shutdownReport.withLock({ $0 }) { return report }
-                do { try await Task.sleep(for: .milliseconds(1)) } catch { usleep(1_000) }
-            }
+            await Self.poll(until: .max) { [self] in shutdownReport.withLock { $0 } == nil }
+            return shutdownReport.withLock { $0 }!
         }
         let deadline = monotonicNanos() &+ gracePeriod.clampedNanoseconds
-        while hasLiveThreads && monotonicNanos() < deadline {
-            do {
-                try await Task.sleep(for: .milliseconds(1))
-            } catch {
-                usleep(1_000)  // the caller was cancelled; keep honouring the grace period
-            }
-        }
+        await Self.poll(until: deadline) { [self] in hasLiveThreads }
         return finishShutdown(cancelled: cancelled)
+    }
+
+    /// Waits while `condition` holds, looking every millisecond, until `deadline`
+    /// (CLOCK_MONOTONIC ns). A cancelled caller still waits the whole time, and never by
+    /// blocking its thread: a cancelled task's `Task.sleep` throws at once (this once fell back
+    /// to `usleep`, freezing the worker or event loop a shutdown was called from), so the
+    /// looking is done in a task of its own, which does not inherit the caller's cancellation
+    /// (one task per shutdown).
+    private static func poll(until deadline: UInt64, while condition: @escaping @Sendable () -> Bool) async {
+        await Task.detached {
+            while condition() && monotonicNanos() < deadline {
+                // Cannot throw: nobody holds this task's handle, so nobody can cancel it.
+                try? await Task.sleep(for: .milliseconds(1))
+            }
+        }.value
     }
 
     /// ``shutdown(gracePeriod:)`` for synchronous callers (blocks the calling thread).

@@ -252,14 +252,11 @@ extension TaskRegistry {
     }
 }
 
-/// Shuts `pool` down within what is left before `deadline`. The pool waits for its threads with
-/// `Task.sleep`, which a cancelled caller cannot (it falls back to sleeping the thread), and
-/// shutdown cancels its caller if that is a spawned task: such a caller waits on a task of its
-/// own, which nothing cancels, and so suspends rather than blocks its worker or loop thread.
+/// Shuts `pool` down within what is left before `deadline`. Shutdown cancels its caller if
+/// that is a spawned task; the pool's shutdown still honours the grace period then, suspending
+/// rather than blocking the worker or loop thread (BlockingPool+Shutdown.swift).
 func shutDownBlockingPool(_ pool: BlockingPool, until deadline: UInt64) async -> BlockingPoolShutdownReport {
-    let grace = Duration.nanoseconds(remaining(until: deadline))
-    if !Task.isCancelled { return await pool.shutdown(gracePeriod: grace) }
-    return await Task.detached { await pool.shutdown(gracePeriod: grace) }.value
+    await pool.shutdown(gracePeriod: .nanoseconds(remaining(until: deadline)))
 }
 
 /// asyncio.run's shape, shared by `Runtime.run` and `EventLoop.run`: runs `operation` on
