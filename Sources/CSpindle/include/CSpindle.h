@@ -39,11 +39,6 @@ static inline void spindle_cpu_relax(void) {
     __builtin_ia32_pause();
 #elif defined(__aarch64__)
     __asm__ __volatile__("yield");
-/// Whether the kernel flags deferred task work (completions not yet posted) or a CQ overflow.
-static inline int spindle_ring_has_deferred_work(struct io_uring *ring) {
-    return (IO_URING_READ_ONCE(*ring->sq.kflags) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)) != 0;
-}
-
 #endif
 }
 
@@ -61,9 +56,6 @@ static inline int spindle_sock_dgram(void) { return SOCK_DGRAM; }
 static inline int spindle_sock_cloexec(void) { return SOCK_CLOEXEC; }
 static inline int spindle_msg_nosignal(void) { return MSG_NOSIGNAL; }
 
-/// IOSQE_* flags are macros Swift cannot import.
-static inline uint32_t spindle_iosqe_cqe_skip_success(void) { return IOSQE_CQE_SKIP_SUCCESS; }
-
 /// IORING_ASYNC_CANCEL_ANY (missing from liburing 2.3's headers).
 static inline uint32_t spindle_cancel_flag_any(void) { return 1U << 2; }
 
@@ -74,11 +66,6 @@ static inline void spindle_prep_multishot_accept(struct io_uring_sqe *sqe, int f
 
 /// Whether a CQE says more completions follow for the same request (multishot).
 static inline int spindle_cqe_has_more(uint32_t flags) { return (flags & IORING_CQE_F_MORE) != 0; }
-
-/// Whether the CQ ring reported an overflow (completions waiting in the kernel's backlog).
-static inline int spindle_cq_overflowed(struct io_uring *ring) {
-    return (IO_URING_READ_ONCE(*ring->sq.kflags) & IORING_SQ_CQ_OVERFLOW) != 0;
-}
 
 /// Whether the kernel flags deferred task work (completions not yet posted) or a CQ overflow.
 static inline int spindle_ring_has_deferred_work(struct io_uring *ring) {
