@@ -88,7 +88,9 @@ int32_t spindle_signal_watch(int32_t signo) {
 }
 
 int32_t spindle_signal_waiter_add(void) {
-    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    // Blocking, so that io_uring waits for it to become readable rather than failing the read
+    // with EAGAIN. The handler's write cannot block: the counter would have to reach 2^64 - 2.
+    int fd = eventfd(0, EFD_CLOEXEC);
     if (fd < 0) return -errno;
     for (int i = 0; i < SPINDLE_SIGNAL_WAITERS; i++) {
         int expected = 0;

@@ -300,15 +300,24 @@ extension SpindleTests {
                 }
                 for _ in 0..<3 { try await ringRoundTrip() }
                 let heldNow = held(), queuedNow = kernelAcceptQueue(listener)
-                var indices: [Int] = []
-                for _ in 0..<clients {
-                    guard let stream = try await bounded(10, "accepting \(indices.count + 1) of \(clients)", {
-                        var iterator = listener.connections.makeAsyncIterator()
-                        return try await iterator.next()
-                    }) else { break }
-                    defer { stream.close() }
-                    let bytes = try await stream.readExactly(4)
-                    indices.append(Int(UInt32(bytes[0]) | UInt32(bytes[1]) << 8 | UInt32(bytes[2]) << 16 | UInt32(bytes[3]) << 24))
+                // Now a consumer on this executor takes them all (re-arming as the queue drains).
+                let consumer = Task(executorPreference: currentSpindleExecutor()) { () -> [Int] in
+                    var iterator = listener.connections.makeAsyncIterator()
+                    var indices: [Int] = []
+                    for _ in 0..<clients {
+                        guard let stream = try await iterator.next() else { break }
+                        defer { stream.close() }
+                        let bytes = try await stream.readExactly(4)
+                        indices.append(Int(UInt32(bytes[0]) | UInt32(bytes[1]) << 8 | UInt32(bytes[2]) << 16 | UInt32(bytes[3]) << 24))
+                    }
+                    return indices
+                }
+                let indices: [Int]
+                do {
+                    indices = try await bounded(30, "accepting \(clients) connections") { try await consumer.value }
+                } catch {
+                    Issue.record(error)
+                    indices = []
                 }
                 return (heldNow, queuedNow, indices)
             }

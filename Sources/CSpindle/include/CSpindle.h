@@ -46,7 +46,7 @@ static inline void spindle_cpu_relax(void) {
 /// waiter's eventfd). Returns 0, or -errno.
 int32_t spindle_signal_watch(int32_t signo);
 
-/// Registers a waiter: a new non-blocking eventfd that every watched signal writes. Returns it,
+/// Registers a waiter: a new eventfd that every watched signal writes. Returns it,
 /// or -errno (-EBUSY when 128 waiters are registered already).
 int32_t spindle_signal_waiter_add(void);
 
