@@ -91,6 +91,52 @@ extension SpindleTests {
             #expect(outcome.2 == 7)
         }
 
+        /// A task that is already cancelled when it calls `receive` on an empty channel, or
+        /// `send` on a full one, throws at once. (The cancellation handler used to run before
+        /// the waiter was registered, find nothing to remove, and the task then waited until an
+        /// element or room arrived.) Waiting is what is cancelled: an element that is there, or
+        /// room that is free, is still taken.
+        @Test(arguments: [Host.twoWorkers, Host.eventLoop])
+        func anAlreadyCancelledTaskDoesNotWaitOnAnEmptyOrFullChannel(host: Host) async throws {
+            let outcome = try await host.run(20) { () -> [String] in
+                let empty = Channel<Int>(capacity: 1)
+                let full = Channel<Int>(capacity: 1)
+                try await full.send(1)
+                let receive = await thrownName("receive on an empty channel from a cancelled task") {
+                    await Task { () -> (any Error)? in
+                        withUnsafeCurrentTask { $0?.cancel() }
+                        do { _ = try await empty.receive(); return nil } catch { return error }
+                    }.value
+                }
+                let send = await thrownName("send on a full channel from a cancelled task") {
+                    await Task { () -> (any Error)? in
+                        withUnsafeCurrentTask { $0?.cancel() }
+                        do { try await full.send(2); return nil } catch { return error }
+                    }.value
+                }
+                // Not waiting: the buffered element and free room are still used.
+                let taken = try await Task { () -> Int? in
+                    withUnsafeCurrentTask { $0?.cancel() }
+                    return try await full.receive()
+                }.value
+                try await Task {
+                    withUnsafeCurrentTask { $0?.cancel() }
+                    try await empty.send(3)
+                }.value
+                let buffered = try await empty.receive()
+                full.close()
+                let after = try await full.receive()  // 2 was refused: nothing follows 1
+                return [
+                    "receive: \(receive)", "send: \(send)",
+                    "taken \(String(describing: taken)), buffered \(String(describing: buffered)), after \(String(describing: after))",
+                ]
+            }
+            #expect(outcome == [
+                "receive: CancellationError", "send: CancellationError",
+                "taken Optional(1), buffered Optional(3), after nil",
+            ])
+        }
+
         @Test func manyProducersAndConsumersDeliverEachElementOnce() async throws {
             let producers = 4, consumers = 4, perProducer = 25_000
             let counts = try await bounded(60, "MPMC channel") {
@@ -126,5 +172,14 @@ extension SpindleTests {
             #expect(counts.count == producers * perProducer)
             #expect(Set(counts).count == producers * perProducer)
         }
+    }
+}
+
+/// What `body` threw (its type's name), "returned", or the timeout, within 5 s.
+func thrownName(_ what: String, _ body: @escaping @Sendable () async -> (any Error)?) async -> String {
+    do {
+        return try await bounded(5, what, body).map { "\(type(of: $0))" } ?? "returned"
+    } catch {
+        return "\(error)"
     }
 }

@@ -39,17 +39,22 @@ static inline void spindle_cpu_relax(void) {
     __builtin_ia32_pause();
 #elif defined(__aarch64__)
     __asm__ __volatile__("yield");
-/// Whether the kernel flags deferred task work (completions not yet posted) or a CQ overflow.
-static inline int spindle_ring_has_deferred_work(struct io_uring *ring) {
-    return (IO_URING_READ_ONCE(*ring->sq.kflags) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)) != 0;
-}
-
 #endif
 }
 
-/// Starts watching signal `signo` (sigaction with a handler that counts it and writes the
-/// process's signal eventfd). Returns that eventfd, or -errno.
+/// Starts watching signal `signo` (sigaction with a handler that counts it and writes every
+/// waiter's eventfd). Returns 0, or -errno.
 int32_t spindle_signal_watch(int32_t signo);
+
+/// Registers a waiter: a new eventfd that every watched signal writes. Returns it,
+/// or -errno (-EBUSY when 128 waiters are registered already).
+int32_t spindle_signal_waiter_add(void);
+
+/// Unregisters the waiter `fd` and closes it (once no handler can be writing to it).
+void spindle_signal_waiter_remove(int32_t fd);
+
+/// How many waiters are registered (for tests).
+int32_t spindle_signal_waiter_count(void);
 
 /// How many times `signo` arrived since the last call (resets the count).
 uint32_t spindle_signal_take(int32_t signo);
@@ -61,8 +66,24 @@ static inline int spindle_sock_dgram(void) { return SOCK_DGRAM; }
 static inline int spindle_sock_cloexec(void) { return SOCK_CLOEXEC; }
 static inline int spindle_msg_nosignal(void) { return MSG_NOSIGNAL; }
 
-/// IOSQE_* flags are macros Swift cannot import.
-static inline uint32_t spindle_iosqe_cqe_skip_success(void) { return IOSQE_CQE_SKIP_SUCCESS; }
+/// Test support (IO/FaultInjection.swift): nonzero while a test wants some request replaced
+/// by an injected result. Submissions read it with one relaxed load, so unused it costs that.
+extern int spindle_fault_injection_flag;
+static inline int spindle_fault_injection_armed(void) {
+    return __atomic_load_n(&spindle_fault_injection_flag, __ATOMIC_RELAXED);
+}
+static inline void spindle_set_fault_injection_armed(int armed) {
+    __atomic_store_n(&spindle_fault_injection_flag, armed, __ATOMIC_RELAXED);
+}
+
+/// Turns `sqe` into a NOP that completes with `result` (IORING_NOP_INJECT_RESULT, Linux 6.9;
+/// older kernels complete it with 0). The flag goes in the op-flags union (`nop_flags`, which
+/// liburing 2.3's headers do not name) and the result in `len`.
+static inline void spindle_prep_nop_result(struct io_uring_sqe *sqe, int32_t result) {
+    io_uring_prep_nop(sqe);
+    sqe->rw_flags = 1U << 0;
+    sqe->len = (uint32_t)result;
+}
 
 /// IORING_ASYNC_CANCEL_ANY (missing from liburing 2.3's headers).
 static inline uint32_t spindle_cancel_flag_any(void) { return 1U << 2; }
@@ -74,11 +95,6 @@ static inline void spindle_prep_multishot_accept(struct io_uring_sqe *sqe, int f
 
 /// Whether a CQE says more completions follow for the same request (multishot).
 static inline int spindle_cqe_has_more(uint32_t flags) { return (flags & IORING_CQE_F_MORE) != 0; }
-
-/// Whether the CQ ring reported an overflow (completions waiting in the kernel's backlog).
-static inline int spindle_cq_overflowed(struct io_uring *ring) {
-    return (IO_URING_READ_ONCE(*ring->sq.kflags) & IORING_SQ_CQ_OVERFLOW) != 0;
-}
 
 /// Whether the kernel flags deferred task work (completions not yet posted) or a CQ overflow.
 static inline int spindle_ring_has_deferred_work(struct io_uring *ring) {

@@ -1,13 +1,21 @@
 // Accepting connections on a listening socket (TCP or Unix-domain).
 //
 // `accept()` is one io_uring ACCEPT per connection. The `connections` sequence instead keeps a
-// multishot ACCEPT armed on the ring of the task iterating it: the kernel posts one completion
+// multishot ACCEPT armed on the ring of a task iterating it: the kernel posts one completion
 // per connection without a new request each time. Completions arrive on the ring's thread while
-// the iterating task may be anywhere (or not waiting at all), so they meet in a small locked
-// state: accepted descriptors queue there until `next()` takes them, and a waiting `next()` is
-// resumed directly. A cancelled `next()` leaves the request armed; connections that arrive
-// later wait in the queue for the next call, so none is lost. When the multishot request ends
-// (the kernel ends it on an error, or on its own), the next `next()` arms a new one.
+// the iterating tasks may be anywhere (or not waiting at all), so they meet in `AcceptQueue`
+// behind a lock: accepted descriptors queue there until a `next()` takes them, and waiting
+// `next()` calls are resumed directly, oldest first (several tasks may iterate at once). The
+// queue is bounded: past `bufferLimit` untaken connections the request is cancelled, and the
+// kernel's backlog holds the rest until a consumer catches up (see AcceptQueue.swift). A
+// cancelled `next()` leaves the request armed; connections that arrive later wait in the queue
+// for the next call, so none is lost. When the multishot request ends (the kernel ends it on an
+// error, or on its own), the next `next()` arms a new one.
+//
+// Cancellation of a waiting `next()`: its handler removes it by id and resumes it. A task
+// cancelled before it registers (already cancelled, or just before) runs the handler first,
+// which finds nothing; the registration checks `Task.isCancelled` under the lock for that case
+// (the flag is set before the handler runs, and the lock orders the two).
 //
 // Descriptor exhaustion (EMFILE, ENFILE, ENOBUFS, ENOMEM) is not fatal and must not spin: the
 // acceptor backs off (5 ms, doubling to 500 ms) and tries again, and the rest of the runtime
@@ -24,19 +32,22 @@ final class Acceptor: CompletionSink, @unchecked Sendable {
     let descriptor: Descriptor
     /// Times accept backed off because descriptors or memory ran out (for tests and metrics).
     let backoffs = Atomic<UInt64>(0)
+    /// The most accepted connections that wait untaken before the multishot request stops
+    /// (64, like a modest listen backlog: enough to ride out a consumer busy for a moment).
+    static let bufferLimit = 64
 
-    private struct State {
-        var ready: [Int32] = []
-        var waiter: UnsafeContinuation<Int32, Never>? = nil
-        /// The armed multishot request (ring and user_data), nil when none.
-        var armed: (ring: Ring, userData: UInt64)? = nil
+    typealias Waiter = UnsafeContinuation<AcceptDelivery, Never>
+    /// Where a multishot request is armed: its ring and user_data (to cancel it).
+    struct ArmedRequest {
+        let ring: Ring
+        let userData: UInt64
     }
-    private let state = Lock(State())
+    private typealias Queue = AcceptQueue<Waiter, ArmedRequest>
+
+    private let state = Lock(Queue(limit: Acceptor.bufferLimit))
     /// Whether the kernel accepts multishot ACCEPT (cleared at the first refusal). Relaxed:
     /// a stale true costs one more refused request.
     private static let multishotWorks = Atomic<Bool>(true)
-    /// Marks a `next()` resumed by its cancellation rather than by a completion.
-    private static let cancelledMarker = Int32.min
 
     init(descriptor: Descriptor) {
         self.descriptor = descriptor
@@ -44,7 +55,12 @@ final class Acceptor: CompletionSink, @unchecked Sendable {
 
     deinit {
         // Descriptors accepted but never taken.
-        for fd in state.withLock({ $0.ready }) where fd >= 0 { Glibc.close(fd) }
+        for fd in state.withLock({ $0.drainReady() }) where fd >= 0 { Glibc.close(fd) }
+    }
+
+    /// Connections accepted and not yet taken, and tasks waiting (for tests).
+    var queued: (ready: Int, waiters: Int) {
+        state.withLock { ($0.readyCount, $0.waiterCount) }
     }
 
     static func isExhaustion(_ code: Int32) -> Bool {
@@ -94,86 +110,75 @@ final class Acceptor: CompletionSink, @unchecked Sendable {
             try Task.checkCancellation()
             if descriptor.isClosed { throw IOError.closed(.accept) }
             // Off a ring (a plain Swift task), single-shot accepts, which move onto the I/O
-            // loop; the same where the kernel has no multishot accept.
+            // loop; the same where the kernel has no multishot accept. Connections an earlier
+            // multishot request accepted are taken first.
             guard let ring = Ring.current, Self.multishotWorks.load(ordering: .relaxed) else {
+                if let fd = state.withLock({ $0.takeReady() }) { return fd }
                 return try await acceptOne()
             }
-            let result: Int32 = await withTaskCancellationHandler {
-                await withUnsafeContinuation { (continuation: UnsafeContinuation<Int32, Never>) in
-                    let ready: Int32? = state.withLock { state in
-                        if !state.ready.isEmpty { return state.ready.removeFirst() }
-                        state.waiter = continuation
-                        return nil
+            let id = state.withLock { $0.makeID() }
+            let delivery = await withTaskCancellationHandler {
+                await withUnsafeContinuation { (continuation: Waiter) in
+                    let take = state.withLock { queue in
+                        queue.take(id: id, waiter: continuation, isCancelled: Task.isCancelled)
                     }
-                    if let ready {
-                        continuation.resume(returning: ready)
-                        return
+                    switch take {
+                    case .connection(let fd, let arm):
+                        if arm { self.arm(on: ring) }
+                        continuation.resume(returning: .connection(fd))
+                    case .cancelled:
+                        continuation.resume(returning: .cancelled)
+                    case .wait(let arm):
+                        if arm { self.arm(on: ring) }
                     }
-                    armIfNeeded(on: ring)
                 }
             } onCancel: {
-                let waiter = state.withLock { state -> UnsafeContinuation<Int32, Never>? in
-                    defer { state.waiter = nil }
-                    return state.waiter
+                state.withLock { $0.removeWaiter(id) }?.resume(returning: .cancelled)
+            }
+            switch delivery {
+            case .connection(let fd):
+                return fd
+            case .cancelled:
+                throw CancellationError()
+            case .retry:
+                continue
+            case .failure(let code):
+                if descriptor.isClosed { throw IOError.closed(.accept) }
+                if code == ECANCELED { continue }  // the request was cancelled under us: re-arm
+                if code == EINVAL {
+                    // Multishot accept needs Linux 5.19; an older kernel refuses the flag. From
+                    // then on, this process accepts one request per connection.
+                    Self.multishotWorks.store(false, ordering: .relaxed)
+                    return try await acceptOne()
                 }
-                waiter?.resume(returning: Self.cancelledMarker)
+                try await handleFailure(code, backoff: &backoff)
             }
-            if result >= 0 { return result }
-            if result == Self.cancelledMarker { throw CancellationError() }
-            if descriptor.isClosed { throw IOError.closed(.accept) }
-            if result == -ECANCELED { continue }  // the request was cancelled under us: re-arm
-            if result == -EINVAL {
-                // Multishot accept needs Linux 5.19; an older kernel refuses the flag. From then
-                // on, this process accepts one request per connection.
-                Self.multishotWorks.store(false, ordering: .relaxed)
-                return try await acceptOne()
-            }
-            try await handleFailure(-result, backoff: &backoff)
         }
     }
 
-    /// On `ring`'s thread: arms the multishot request unless one is armed.
-    private func armIfNeeded(on ring: Ring) {
-        let needed = state.withLock { state -> Bool in
-            if state.armed != nil { return false }
-            state.armed = (ring, 0)
-            return true
-        }
-        guard needed else { return }
+    /// On `ring`'s thread, after `take` claimed the arming: arms the multishot request.
+    private func arm(on ring: Ring) {
         let fd: Int32
         do throws(IOError) {
             fd = try descriptor.begin(.accept)
         } catch {
-            // Closed meanwhile: nothing is armed; the waiter learns it from the closed check.
-            let waiter = state.withLock { state -> UnsafeContinuation<Int32, Never>? in
-                state.armed = nil
-                defer { state.waiter = nil }
-                return state.waiter
-            }
-            waiter?.resume(returning: -EBADF)
+            // Closed meanwhile: nothing is armed; the waiters learn it from the closed check.
+            for waiter in state.withLock({ $0.armFailed() }) { waiter.resume(returning: .failure(EBADF)) }
             return
         }
         let userData = IOSubmission.startMultishot(on: ring, sink: self) { sqe in
             spindle_prep_multishot_accept(sqe, fd, Sockets.closeOnExec)
         }
-        state.withLock { state in
-            if state.armed?.ring === ring { state.armed = (ring, userData) }
-        }
+        state.withLock { $0.didArm(ArmedRequest(ring: ring, userData: userData)) }
     }
 
     /// Ring thread: one completion of the multishot request.
     func complete(result: Int32, hasMore: Bool) {
-        let waiter = state.withLock { state -> UnsafeContinuation<Int32, Never>? in
-            if !hasMore { state.armed = nil }
-            if let waiter = state.waiter {
-                state.waiter = nil
-                return waiter
-            }
-            // Nobody waits: keep connections for later; errors only matter to a waiter.
-            if result >= 0 { state.ready.append(result) }
-            return nil
-        }
+        let actions = state.withLock { $0.complete(result: result, hasMore: hasMore) }
         if !hasMore { descriptor.end() }
-        waiter?.resume(returning: result)
+        // Through the ring's inbox, submitted with its next batch (we are inside its reap).
+        if let request = actions.cancel { request.ring.requestCancel(request.userData) }
+        if let (waiter, delivery) = actions.deliver { waiter.resume(returning: delivery) }
+        for waiter in actions.retry { waiter.resume(returning: .retry) }
     }
 }

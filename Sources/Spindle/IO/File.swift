@@ -1,6 +1,13 @@
 // Files through io_uring: OPENAT, positional READ/WRITE and FSYNC. As for sockets, the
 // memory the kernel reads or writes (the path, the data) belongs to the
 // awaiting call, which resumes only after the completion.
+//
+// Arguments are checked before anything is submitted: a negative count, or a range that does
+// not fit in a file offset (`off_t`, signed 64-bit: the kernel reads an offset of -1 as "the
+// current position"), throws `IOError.Kind.invalidArgument`. A read does not allocate the count
+// it is given up front (it may be far larger than the file): its buffer starts at 1 MiB, or at
+// what the file holds past the offset, and doubles when the reads fill it (the file grew),
+// between requests, never while the kernel holds it.
 
 import CURing
 import Glibc
@@ -74,16 +81,40 @@ public final class File: Sendable {
         throw IOError(.open, errno: -result)
     }
 
+    /// Whether `count` bytes from `offset` lie within what a file offset can address.
+    static func isValidRange(offset: UInt64, count: Int) -> Bool {
+        count >= 0 && offset <= UInt64(Int64.max) && UInt64(count) <= UInt64(Int64.max) - offset
+    }
+
+    /// The first buffer of a read, before it has shown that the file has more.
+    static let initialReadBuffer = 1 << 20
+
     /// Reads up to `count` bytes at `offset`; fewer only at the end of the file.
+    ///
+    /// - Throws: ``IOError`` (``IOError/Kind/invalidArgument`` for a negative `count` or a
+    ///   range past `Int64.max`), or `CancellationError`.
     public func read(at offset: UInt64, count: Int) async throws -> [UInt8] {
-        precondition(count >= 0, "count must not be negative")
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 64)
+        guard Self.isValidRange(offset: offset, count: count) else { throw IOError.invalidArgument(.read) }
+        var capacity = max(1, min(count, Self.initialReadBuffer))
+        if count > capacity, let size = try? await size(), size > offset {
+            // A large read of a file this large: allocate what the file holds at once.
+            capacity = Int(min(UInt64(count), size - offset))
+        }
+        var buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
         defer { buffer.deallocate() }  // after the last completion: the kernel is done with it
         var filled = 0
         try await descriptor.using(.read) { fd in
             while filled < count {
+                if filled == capacity {
+                    // Full and the file goes on: grow (no request is in flight).
+                    capacity = capacity > count / 2 ? count : capacity * 2
+                    let larger = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
+                    larger.copyMemory(from: buffer, byteCount: filled)
+                    buffer.deallocate()
+                    buffer = larger
+                }
                 let start = buffer + filled
-                let length = UInt32(min(count - filled, 1 << 30))
+                let length = UInt32(min(capacity - filled, 1 << 30))
                 let position = offset + UInt64(filled)
                 let result = try await IOSubmission.perform { sqe in
                     io_uring_prep_read(sqe, fd, start, length, position)
@@ -101,7 +132,11 @@ public final class File: Sendable {
     }
 
     /// Writes all of `bytes` at `offset`, looping on short writes.
+    ///
+    /// - Throws: ``IOError`` (``IOError/Kind/invalidArgument`` if the range ends past
+    ///   `Int64.max`), or `CancellationError`.
     public func write(_ bytes: [UInt8], at offset: UInt64) async throws {
+        guard Self.isValidRange(offset: offset, count: bytes.count) else { throw IOError.invalidArgument(.write) }
         if bytes.isEmpty { return }
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: bytes.count, alignment: 64)
         defer { buffer.deallocate() }

@@ -4,7 +4,10 @@ import Glibc
 ///
 /// End of stream is not an error: `read` returns `nil` there. `readExactly` throws
 /// ``Kind/unexpectedEndOfStream`` when the stream ends early; a task cancelled while it waits
-/// throws `CancellationError`; ``withTimeout(_:operation:)`` throws ``TimeoutError``.
+/// throws `CancellationError` (a write that had already sent part of its bytes throws
+/// ``Kind/cancelled`` instead, with ``bytesWritten``); ``withTimeout(_:operation:)`` throws
+/// ``TimeoutError``. An argument that no call could satisfy (a negative count, an offset past
+/// what a file offset can hold) throws ``Kind/invalidArgument`` before anything is submitted.
 public struct IOError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The operation that failed.
     public enum Operation: String, Sendable {
@@ -26,6 +29,13 @@ public struct IOError: Error, Sendable, Equatable, CustomStringConvertible {
         case concurrentUse
         /// The address could not be parsed or resolved.
         case invalidAddress
+        /// An argument is out of range (a negative count, an offset beyond `Int64.max`);
+        /// nothing was done. `errno` is `EINVAL`.
+        case invalidArgument
+        /// The task was cancelled while a write waited, after ``IOError/bytesWritten`` of its
+        /// bytes had been sent (and the peer may receive them); the rest were not. `errno` is
+        /// `ECANCELED`. A write cancelled before sending anything throws `CancellationError`.
+        case cancelled
     }
 
     public let operation: Operation
@@ -33,20 +43,28 @@ public struct IOError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The error number (`ECONNRESET`, `EPIPE`, ...); `EBADF` for ``Kind/closed``, 0 where
     /// no system call failed.
     public let errno: Int32
+    /// For a stream's `write`: how many of the bytes it was given had been sent when it failed
+    /// (the peer may have received them; a retry should resume after them). 0 otherwise.
+    public let bytesWritten: Int
 
     public init(_ operation: Operation, errno: Int32) {
-        self.operation = operation
-        self.kind = .system
-        self.errno = errno
+        self.init(operation, kind: .system, errno: errno)
     }
 
-    init(_ operation: Operation, kind: Kind, errno: Int32 = 0) {
+    init(_ operation: Operation, kind: Kind, errno: Int32 = 0, bytesWritten: Int = 0) {
         self.operation = operation
         self.kind = kind
         self.errno = errno
+        self.bytesWritten = bytesWritten
     }
 
-    static func closed(_ operation: Operation) -> IOError { IOError(operation, kind: .closed, errno: EBADF) }
+    static func closed(_ operation: Operation, bytesWritten: Int = 0) -> IOError {
+        IOError(operation, kind: .closed, errno: EBADF, bytesWritten: bytesWritten)
+    }
+
+    static func invalidArgument(_ operation: Operation) -> IOError {
+        IOError(operation, kind: .invalidArgument, errno: EINVAL)
+    }
 
     /// The peer reset the connection (`ECONNRESET`).
     public var isConnectionReset: Bool { errno == ECONNRESET }
@@ -56,18 +74,25 @@ public struct IOError: Error, Sendable, Equatable, CustomStringConvertible {
     public var isConnectionRefused: Bool { errno == ECONNREFUSED }
 
     public var description: String {
+        let what: String
         switch kind {
         case .system:
-            return "\(operation) failed: \(String(cString: strerror(errno))) (errno \(errno))"
+            what = "\(String(cString: strerror(errno))) (errno \(errno))"
         case .unexpectedEndOfStream:
-            return "\(operation) failed: the stream ended early"
+            what = "the stream ended early"
         case .closed:
-            return "\(operation) failed: the descriptor is closed"
+            what = "the descriptor is closed"
         case .concurrentUse:
-            return "\(operation) failed: another task is already doing this on the same stream"
+            what = "another task is already doing this on the same stream"
         case .invalidAddress:
-            return "\(operation) failed: invalid address"
+            what = "invalid address"
+        case .invalidArgument:
+            what = "invalid argument"
+        case .cancelled:
+            what = "the task was cancelled"
         }
+        let sent = bytesWritten > 0 ? " after \(bytesWritten) bytes were written" : ""
+        return "\(operation) failed: \(what)\(sent)"
     }
 }
 

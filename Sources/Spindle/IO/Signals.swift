@@ -1,9 +1,12 @@
 // Waiting for a signal (SIGINT, SIGTERM...) as an async call, for servers that stop cleanly.
 //
-// A signal handler (in C, async-signal-safe: an atomic counter per signal and an eventfd write)
-// replaces the signal's default action the first time a signal is watched; the waiting task
-// reads the eventfd through io_uring and then takes the counters. This works whatever the
-// threads' signal masks are, unlike signalfd, which needs the signal blocked in every thread.
+// A signal handler (in C, async-signal-safe: an atomic counter per signal and eventfd writes)
+// replaces the signal's default action the first time a signal is watched. Each waiting task
+// has an eventfd of its own, registered with the handler, which writes every registered one:
+// so two tasks waiting at once (for different signals, or the same) each wake, and neither can
+// consume the other's wake-up. The waiter reads its eventfd through io_uring and then takes the
+// counters. This works whatever the threads' signal masks are, unlike signalfd, which needs the
+// signal blocked in every thread.
 
 import CSpindle
 import CURing
@@ -13,32 +16,37 @@ import Glibc
 public enum Signals {
     /// Starts delivering `signals` to ``wait(for:)`` instead of their default action, without
     /// waiting yet (so a signal sent between start-up and the first wait is not fatal).
-    /// Returns the descriptor the handler writes.
-    @discardableResult
-    public static func watch(_ signals: [Int32]) throws -> Int32 {
-        var fd: Int32 = -1
+    ///
+    /// - Throws: ``IOError`` (`EINVAL` for a number that is not a signal that can be caught).
+    public static func watch(_ signals: [Int32]) throws {
         for signal in signals {
-            fd = spindle_signal_watch(signal)
-            if fd < 0 { throw IOError(.read, errno: -fd) }
+            let result = spindle_signal_watch(signal)
+            if result < 0 { throw IOError(.read, errno: -result) }
         }
-        return fd
     }
 
     /// Waits until one of `signals` arrives and returns it. From the first call on, those
     /// signals no longer have their default action (terminating the process) but are
     /// delivered here; a signal that arrives while nobody waits is kept for the next call.
+    /// Several tasks may wait at once (up to 128); each arrival of a signal is returned to
+    /// one of the tasks waiting for it.
     ///
     /// ```swift
     /// let signal = try await Signals.wait(for: [SIGINT, SIGTERM])
     /// listener.close()   // stop accepting; the server drains and exits
     /// ```
+    ///
+    /// - Throws: `CancellationError`, or ``IOError`` (`EBUSY` with 128 tasks waiting already).
     public static func wait(for signals: [Int32]) async throws -> Int32 {
-        let fd = try watch(signals)
+        try watch(signals)
+        let eventFD = spindle_signal_waiter_add()
+        if eventFD < 0 { throw IOError(.read, errno: -eventFD) }
+        // After the last read's completion: the kernel is done with the counter and the fd.
+        defer { spindle_signal_waiter_remove(eventFD) }
         let counter = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
-        defer { counter.deallocate() }  // after the read's completion
+        defer { counter.deallocate() }
         while true {
             for signal in signals where spindle_signal_take(signal) > 0 { return signal }
-            let eventFD = fd
             let result = try await IOSubmission.perform { sqe in
                 io_uring_prep_read(sqe, eventFD, counter, 8, 0)
             }.result
@@ -46,4 +54,7 @@ public enum Signals {
             if result < 0 && result != -EINTR && result != -EAGAIN { throw IOError(.read, errno: -result) }
         }
     }
+
+    /// Tasks waiting in ``wait(for:)`` right now (for tests).
+    static var waiterCount: Int { Int(spindle_signal_waiter_count()) }
 }

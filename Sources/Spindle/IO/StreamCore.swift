@@ -15,6 +15,13 @@
 // One reader and one writer at a time (`reading`/`writing` flags, set with acquire-release
 // exchanges: the next reader sees the buffer as the previous one left it); a second concurrent
 // reader gets `IOError.Kind.concurrentUse` rather than a corrupted buffer.
+//
+// Errors. A request that ends with -EINTR did nothing and is submitted again (it is never a
+// cancellation: only -ECANCELED, which our own cancel produces, is). A write that fails after
+// sending part of its bytes says how many in `IOError.bytesWritten`; cancelled after a partial
+// send, it throws `IOError.Kind.cancelled` rather than `CancellationError`, which would hide
+// that the peer got a prefix. `readExactly` takes a length that may come from the peer, so it
+// grows its result as bytes arrive instead of reserving the length up front.
 
 import CSpindle
 import CURing
@@ -98,30 +105,39 @@ final class StreamCore: @unchecked Sendable {
         defer { descriptor.end() }
         let count = min(max(maxBytes, 1), Self.maxChunk)
         let buffer = Self.ensure(&receiveBuffer, &receiveCapacity, count)
-        let pollFirst = receiveDrained
-        let completion = try await IOSubmission.perform { sqe in
-            io_uring_prep_recv(sqe, fd, buffer, count, 0)
-            // The last read took less than it asked for, so the socket was empty then and most
-            // likely still is: arm the readiness poll at once instead of first trying a receive
-            // that would fail with EAGAIN (a request/response peer sends only after our reply).
-            if pollFirst { sqe.pointee.ioprio |= UInt16(IORING_RECVSEND_POLL_FIRST) }
+        while true {
+            let pollFirst = receiveDrained
+            let completion = try await IOSubmission.perform { sqe in
+                io_uring_prep_recv(sqe, fd, buffer, count, 0)
+                // The last read took less than it asked for, so the socket was empty then and
+                // most likely still is: arm the readiness poll at once instead of first trying a
+                // receive that would fail with EAGAIN (a request/response peer sends only after
+                // our reply).
+                if pollFirst { sqe.pointee.ioprio |= UInt16(IORING_RECVSEND_POLL_FIRST) }
+            }
+            let result = completion.result
+            receiveDrained = result >= 0 && Int(result) < count
+            if result > 0 {
+                // Data that raced in with a cancellation is delivered, not dropped.
+                return deliver(UnsafeRawBufferPointer(start: buffer, count: Int(result)))
+            }
+            if descriptor.isClosed { throw IOError.closed(.read) }
+            if result == 0 { return nil }
+            if result == -EINTR { continue }  // nothing was received: ask again
+            if result == -ECANCELED { throw CancellationError() }
+            throw IOError(.read, errno: -result)
         }
-        let result = completion.result
-        receiveDrained = result >= 0 && Int(result) < count
-        if result > 0 {
-            // Data that raced in with a cancellation is delivered, not dropped.
-            return deliver(UnsafeRawBufferPointer(start: buffer, count: Int(result)))
-        }
-        if descriptor.isClosed { throw IOError.closed(.read) }
-        if result == 0 { return nil }
-        if result == -ECANCELED || result == -EINTR { throw CancellationError() }
-        throw IOError(.read, errno: -result)
     }
 
-    /// Exactly `count` bytes; throws `unexpectedEndOfStream` if the stream ends first.
+    /// The most `readExactly` reserves before bytes arrive: the count may come from the peer.
+    static let readExactlyReserve = 64 * 1024
+
+    /// Exactly `count` bytes; throws `unexpectedEndOfStream` if the stream ends first, and
+    /// `invalidArgument` for a negative count.
     func readExactly(_ count: Int) async throws -> [UInt8] {
+        guard count >= 0 else { throw IOError.invalidArgument(.read) }
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(count)
+        bytes.reserveCapacity(min(count, Self.readExactlyReserve))  // then grows as bytes arrive
         while bytes.count < count {
             guard let chunk = try await read(maxBytes: count - bytes.count) else {
                 throw IOError(.read, kind: .unexpectedEndOfStream)
@@ -131,34 +147,58 @@ final class StreamCore: @unchecked Sendable {
         return bytes
     }
 
+    /// Why a write stopped, before the count of bytes sent is attached.
+    private enum WriteFailure: Error {
+        case cancelled, closed
+        case system(Int32)
+    }
+
     /// Writes every byte, looping on short writes.
+    ///
+    /// - Throws: `CancellationError` if cancelled before any byte was sent; otherwise
+    ///   ``IOError`` with ``IOError/bytesWritten`` set (``IOError/Kind/cancelled`` if cancelled).
     func write<Bytes: Collection>(_ bytes: Bytes) async throws where Bytes.Element == UInt8 {
         try claim(writing, .write)
         defer { writing.store(false, ordering: .releasing) }
         let fd = try descriptor.begin(.write)
         defer { descriptor.end() }
-        var rest = bytes[...]
-        while !rest.isEmpty {
-            let chunk = rest.prefix(Self.maxChunk)
-            // The kernel copies what fits during this call, from the caller's own storage:
-            // nothing is borrowed past the call. (Non-contiguous collections skip this.)
-            let sent = try chunk.withContiguousStorageIfAvailable { source -> Int in
-                let result = Glibc.send(fd, source.baseAddress!, source.count, Int32(MSG_DONTWAIT) | Sockets.noSignal)
-                if result >= 0 { return result }
-                let code = errno
-                if code == EAGAIN || code == EINTR { return 0 }
-                if descriptor.isClosed { throw IOError.closed(.write) }
-                throw IOError(.write, errno: code)
-            } ?? 0
-            let waiting = chunk.dropFirst(sent)
-            if !waiting.isEmpty { try await sendWaiting(waiting, fd: fd) }
-            rest = rest.dropFirst(chunk.count)
+        var written = 0
+        do {
+            var rest = bytes[...]
+            while !rest.isEmpty {
+                let chunk = rest.prefix(Self.maxChunk)
+                // The kernel copies what fits during this call, from the caller's own storage:
+                // nothing is borrowed past the call. (Non-contiguous collections skip this.)
+                let sent = try chunk.withContiguousStorageIfAvailable { source -> Int in
+                    let result = Glibc.send(fd, source.baseAddress!, source.count, Int32(MSG_DONTWAIT) | Sockets.noSignal)
+                    if result >= 0 { return result }
+                    let code = errno
+                    if code == EAGAIN || code == EINTR { return 0 }
+                    throw descriptor.isClosed ? WriteFailure.closed : WriteFailure.system(code)
+                } ?? 0
+                written += sent
+                let waiting = chunk.dropFirst(sent)
+                if !waiting.isEmpty { try await sendWaiting(waiting, fd: fd, written: &written) }
+                rest = rest.dropFirst(chunk.count)
+            }
+        } catch let error as WriteFailure {
+            switch error {
+            case .cancelled:
+                if written == 0 { throw CancellationError() }
+                throw IOError(.write, kind: .cancelled, errno: ECANCELED, bytesWritten: written)
+            case .closed:
+                throw IOError.closed(.write, bytesWritten: written)
+            case .system(let code):
+                throw IOError(.write, kind: .system, errno: code, bytesWritten: written)
+            }
         }
     }
 
     /// Copies `bytes` (at most `maxChunk`) into the send buffer and sends them through io_uring,
-    /// which waits for room in the socket.
-    private func sendWaiting<Bytes: Collection>(_ bytes: Bytes, fd: Int32) async throws where Bytes.Element == UInt8 {
+    /// which waits for room in the socket; adds what was sent to `written` as it goes.
+    private func sendWaiting<Bytes: Collection>(
+        _ bytes: Bytes, fd: Int32, written: inout Int
+    ) async throws where Bytes.Element == UInt8 {
         let buffer = Self.ensure(&sendBuffer, &sendCapacity, min(Self.maxChunk, max(bytes.count, 4096)))
         let count = bytes.withContiguousStorageIfAvailable { source -> Int in
             buffer.copyMemory(from: source.baseAddress!, byteCount: source.count)
@@ -181,11 +221,13 @@ final class StreamCore: @unchecked Sendable {
             let result = completion.result
             if result > 0 {
                 offset += Int(result)
+                written += Int(result)
                 continue
             }
-            if descriptor.isClosed { throw IOError.closed(.write) }
-            if result == -ECANCELED || result == -EINTR { throw CancellationError() }
-            throw IOError(.write, errno: result == 0 ? Int32(EPIPE) : -result)
+            if descriptor.isClosed { throw WriteFailure.closed }
+            if result == -EINTR { continue }  // nothing was sent: send again
+            if result == -ECANCELED { throw WriteFailure.cancelled }
+            throw WriteFailure.system(result == 0 ? Int32(EPIPE) : -result)
         }
     }
 
@@ -250,8 +292,17 @@ enum Sockets {
         }
     }
 
-    /// Connects a new socket to `address` through io_uring; closes it on failure.
+    /// Connects a new socket to `address` through io_uring; closes it on failure. An attempt
+    /// that ends with -EINTR is abandoned (its socket closed, which aborts a handshake the
+    /// kernel may still be making) and made again on a fresh socket.
     static func connect(to address: SocketAddress, type: Int32) async throws -> Int32 {
+        while true {
+            if let fd = try await connectOnce(to: address, type: type) { return fd }
+        }
+    }
+
+    /// One attempt of `connect`: the socket, or nil after -EINTR.
+    private static func connectOnce(to address: SocketAddress, type: Int32) async throws -> Int32? {
         let fd = try make(family: address.family, type: type)
         // The kernel reads the address during the request: it lives in this frame's heap box
         // until the completion (which this task waits for before it returns).
@@ -274,7 +325,8 @@ enum Sockets {
         }
         if completion.result == 0 { return fd }
         Glibc.close(fd)
-        if completion.result == -ECANCELED || completion.result == -EINTR { throw CancellationError() }
+        if completion.result == -EINTR { return nil }
+        if completion.result == -ECANCELED { throw CancellationError() }
         throw IOError(.connect, errno: -completion.result)
     }
 

@@ -16,6 +16,7 @@
 //    with -ECANCELED or with a result that raced in; the caller decides what that means (a read
 //    that got data returns the data).
 
+import CSpindle
 import CURing
 import Glibc
 
@@ -66,6 +67,7 @@ enum IOSubmission {
                 }
                 let sqe = ring.nextSQE()
                 prepare(sqe)
+                if spindle_fault_injection_armed() != 0 { FaultInjection.apply(to: sqe) }
                 io_uring_sqe_set_data64(sqe, userData)
                 ring.table.attach(userData, waiter: continuation)
             }
@@ -92,15 +94,39 @@ enum IOSubmission {
 
 /// The event loop that performs I/O for tasks that are not on a Spindle thread.
 enum IOLoop {
-    private static let loop: Result<EventLoop, SpindleError> = {
-        do throws(SpindleError) {
-            return .success(try EventLoop(name: "spindle-io"))
-        } catch {
-            return .failure(error)
-        }
-    }()
+    private static let loop = LazyEventLoop(name: "spindle-io")
 
+    /// The loop, started on first use. A start that fails (descriptors or threads ran out)
+    /// throws and is tried again by the next call.
     static func shared() throws(SpindleError) -> EventLoop {
         try loop.get()
+    }
+}
+
+/// An event loop started by the first call that needs it. A failed start is not remembered:
+/// the error goes to that caller, and the next call tries again (the failure is usually
+/// transient: EMFILE, EAGAIN from thread creation).
+final class LazyEventLoop: Sendable {
+    private let name: String
+    /// The loop once started. Calls that find it nil start it under the lock, so at most one
+    /// loop is ever started.
+    private let loop = Lock<EventLoop?>(nil)
+
+    init(name: String) {
+        self.name = name
+    }
+
+    func get() throws(SpindleError) -> EventLoop {
+        let result = loop.withLock { loop -> Result<EventLoop, SpindleError> in
+            if let loop { return .success(loop) }
+            do throws(SpindleError) {
+                let started = try EventLoop(name: name)
+                loop = started
+                return .success(started)
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
     }
 }

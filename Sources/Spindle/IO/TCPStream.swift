@@ -76,16 +76,22 @@ public final class TCPStream: Sendable {
         try await core.read(into: &buffer, maxBytes: maxBytes)
     }
 
-    /// Reads exactly `count` bytes.
+    /// Reads exactly `count` bytes. The result grows as bytes arrive (at most 64 KiB is
+    /// reserved up front), so a `count` taken from the peer costs only what the peer sends.
     ///
-    /// - Throws: ``IOError`` with ``IOError/Kind/unexpectedEndOfStream`` if the stream ends first.
+    /// - Throws: ``IOError`` with ``IOError/Kind/unexpectedEndOfStream`` if the stream ends
+    ///   first, ``IOError/Kind/invalidArgument`` if `count` is negative.
     public func readExactly(_ count: Int) async throws -> [UInt8] {
         try await core.readExactly(count)
     }
 
     /// Writes all of `bytes`, however many sends it takes.
     ///
-    /// - Throws: ``IOError`` (`EPIPE`, `ECONNRESET`...), or `CancellationError`.
+    /// - Throws: ``IOError`` (`EPIPE`, `ECONNRESET`...) with ``IOError/bytesWritten``, the
+    ///   bytes sent before the failure (the peer may receive them); `CancellationError` if the
+    ///   task was cancelled before any byte was sent, ``IOError/Kind/cancelled`` (with
+    ///   ``IOError/bytesWritten``) if after some were. Under ``withTimeout(_:operation:)`` a
+    ///   timed-out write throws ``TimeoutError``, which does not carry the count.
     public func write<Bytes: Collection & Sendable>(_ bytes: Bytes) async throws where Bytes.Element == UInt8 {
         try await core.write(bytes)
     }
@@ -181,7 +187,13 @@ public final class TCPListener: Sendable {
     }
 
     /// The connections as they arrive, backed by a multishot accept on the ring of the task
-    /// that iterates. Ends with ``IOError/Kind/closed`` when the listener is closed.
+    /// that iterates. The iteration ends (nil) when the listener is closed.
+    ///
+    /// Several tasks may iterate at once: each connection goes to exactly one of them, the
+    /// longest-waiting first, and cancelling one iteration leaves the others waiting.
+    /// Connections accepted while no task waits are kept for the next call, up to 64; past
+    /// that the multishot accept stops and the kernel's listen backlog holds the rest, until
+    /// the consumers have taken the kept ones down to 32.
     public var connections: Connections<TCPStream> {
         Connections(acceptor: acceptor) { TCPStream(fd: $0) }
     }

@@ -1,6 +1,7 @@
 // UDP through io_uring SENDMSG/RECVMSG. Each operation's message header, address and buffer
 // live in one heap block (`Message`) owned by the awaiting call, which resumes only after the
-// completion: the kernel never sees freed memory.
+// completion: the kernel never sees freed memory. A request that ends with -EINTR did nothing
+// and is submitted again; only -ECANCELED means the task was cancelled.
 
 import CURing
 import Glibc
@@ -50,9 +51,12 @@ public final class UDPSocket: Sendable {
         }
         message.iovec.pointee.iov_len = bytes.count
         let result = try await descriptor.using(.send) { fd in
-            try await IOSubmission.perform { sqe in
-                io_uring_prep_sendmsg(sqe, fd, message.header, UInt32(Sockets.noSignal))
-            }.result
+            while true {
+                let result = try await IOSubmission.perform { sqe in
+                    io_uring_prep_sendmsg(sqe, fd, message.header, UInt32(Sockets.noSignal))
+                }.result
+                if result != -EINTR { return result }
+            }
         }
         if result >= 0 { return Int(result) }
         if descriptor.isClosed { throw IOError.closed(.send) }
@@ -60,14 +64,20 @@ public final class UDPSocket: Sendable {
         throw IOError(.send, errno: -result)
     }
 
-    /// Receives one datagram (truncated to `maxBytes`) and its sender.
+    /// Receives one datagram (truncated to `maxBytes`, at most 64 KiB: no datagram is larger)
+    /// and its sender.
     public func receive(maxBytes: Int = 64 * 1024) async throws -> (bytes: [UInt8], sender: SocketAddress) {
-        let message = Message(capacity: max(maxBytes, 1))
+        let message = Message(capacity: min(max(maxBytes, 1), 64 * 1024))
         defer { message.free() }
         let result = try await descriptor.using(.receive) { fd in
-            try await IOSubmission.perform { sqe in
-                io_uring_prep_recvmsg(sqe, fd, message.header, 0)
-            }.result
+            while true {
+                // The header's name length is an in-out field: reset it for each attempt.
+                message.header.pointee.msg_namelen = socklen_t(MemoryLayout<sockaddr_storage>.size)
+                let result = try await IOSubmission.perform { sqe in
+                    io_uring_prep_recvmsg(sqe, fd, message.header, 0)
+                }.result
+                if result != -EINTR { return result }
+            }
         }
         if result >= 0 {
             if descriptor.isClosed && result == 0 { throw IOError.closed(.receive) }

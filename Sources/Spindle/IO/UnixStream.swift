@@ -106,7 +106,8 @@ public final class UnixListener: Sendable {
         UnixStream(fd: try await acceptor.acceptOne())
     }
 
-    /// The connections as they arrive (see ``TCPListener/connections``).
+    /// The connections as they arrive; several tasks may iterate at once, and at most 64
+    /// untaken connections are kept (see ``TCPListener/connections``).
     public var connections: Connections<UnixStream> {
         Connections(acceptor: acceptor) { UnixStream(fd: $0) }
     }

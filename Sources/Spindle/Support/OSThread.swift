@@ -37,8 +37,6 @@ struct OSThread: @unchecked Sendable {
     func join() {
         pthread_join(handle, nil)
     }
-
-    static var currentIsSelf: pthread_t { pthread_self() }
 }
 
 /// Nanoseconds on CLOCK_MONOTONIC, the clock every Spindle deadline is kept in.
