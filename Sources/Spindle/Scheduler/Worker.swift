@@ -43,7 +43,8 @@
 
 // Only the worker's own thread touches the members marked "owner only"; other threads reach a
 // worker through its queue (steal), its ring (wake), its counters (relaxed reads), and, for the
-// blocked-worker watch only, its LIFO slot, timers and published running job (`handOff`).
+// blocked-worker watch only, its LIFO slot, timers, ring (as its adopter, Ring.swift) and
+// published running job (`handOff`).
 
 import CSpindle
 import Synchronization
@@ -56,8 +57,9 @@ final class Worker: @unchecked Sendable {
     unowned(unsafe) let runtime: Runtime
     let queue = LocalQueue()
     let counters = WorkerCounters()
-    /// Created on the worker's thread (SINGLE_ISSUER); set before the start gate opens and
-    /// never changed afterwards, so other threads may call `ring.wake()` once start-up is done.
+    /// Created on the worker's thread; set before the start gate opens and never changed
+    /// afterwards, so other threads may call `ring.wake()` once start-up is done. Adoptable
+    /// (Ring.swift) when the runtime has a blocked-worker watch and more than one worker.
     private(set) var ring: Ring!
 
     /// The LIFO slot, as a job pointer (0 when empty). The owner fills and empties it; the
@@ -132,7 +134,9 @@ final class Worker: @unchecked Sendable {
 
     /// Owner only: creates the ring. Called on the worker's thread before it runs anything.
     func prepare() throws(SpindleError) {
-        ring = try Ring(counters: counters)
+        // Adoptable only where the watch can adopt it: with a watch and other workers to run
+        // what it reaps.
+        ring = try Ring(counters: counters, adoptable: runtime.hasBlockedWorkerWatch && runtime.workerCount > 1)
     }
 
     // MARK: Scheduling (owner only)
@@ -505,7 +509,7 @@ final class Worker: @unchecked Sendable {
         // Nor while this worker has I/O in flight: its work then comes from its own ring, whose
         // completions end a park directly, and the spin only took CPU from the processes at the
         // other end of the sockets (16% of an echo server's time went to spinning).
-        guard owner.pointee.isSearching, runtime.idle.unparkedCount > 1, ring.table.inFlightCount == 0 else {
+        guard owner.pointee.isSearching, runtime.idle.unparkedCount > 1, ring.inFlightCount == 0 else {
             return false
         }
         let deadline = monotonicNanos() &+ Self.spinNanoseconds
@@ -577,8 +581,9 @@ final class Worker: @unchecked Sendable {
 
     /// Watch thread only, while this worker is stuck inside one job: moves its LIFO slot and
     /// queued jobs to the injector (oldest first) and its timers to the runtime's shared heap,
-    /// so other workers run them. `scratch` is a queue owned by the watch thread. Returns the
-    /// number of jobs moved. Safe against the owner waking up meanwhile: every step is a steal
+    /// so other workers run them. (Its ring's completions are reaped separately, by the watch
+    /// as the ring's adopter: Ring.swift, BlockedWorkerWatch.swift.) `scratch` is a queue owned
+    /// by the watch thread. Returns the number of jobs moved. Safe against the owner waking up meanwhile: every step is a steal
     /// or an exchange the owner's own operations are built to race with.
     func handOff(using scratch: LocalQueue) -> Int {
         // Everything queued here is older than what this worker spilled to the injector, so it
