@@ -11,8 +11,16 @@
 //   completion resumes it and frees the slot;
 // - a multishot operation (accept) holds a sink, which receives every completion; the slot is
 //   freed by the completion that arrives without IORING_CQE_F_MORE.
-// Owner thread only, like the ring itself: no locks, no atomics; the slot array grows on demand
-// and freed slots are reused last-in first-out (so the hot ones stay in cache).
+// A cancel can name a slot that is reserved but not yet submitted: the task was cancelled
+// between reserving the slot and attaching its request, and the ring drained the request before
+// the attach (the blocked-worker watch drains a stuck worker's inbox while that worker's job may
+// still be submitting, see Ring.swift). `noteCancel` then marks the slot, and `attach` refuses
+// it: the request is never submitted and the caller resumes with -ECANCELED, as if the kernel
+// had cancelled it. So no cancellation is lost, whichever comes first.
+//
+// No locks, no atomics: the table belongs to whichever thread holds its ring's token (the ring's
+// owner, or the watch while the owner is stuck; Ring.swift). The slot array grows on demand and
+// freed slots are reused last-in first-out (so the hot ones stay in cache).
 
 import CSpindle
 
@@ -40,6 +48,8 @@ struct OperationTable {
         var sink: (any CompletionSink)? = nil
         var isReserved = false
         var inFlight = false
+        /// A cancel arrived before the request was attached (see the file comment).
+        var cancelledEarly = false
         var nextFree: Int32 = -1
     }
 
@@ -66,12 +76,20 @@ struct OperationTable {
         return UInt64(slots[index].generation) << 32 | UInt64(index)
     }
 
-    /// Marks a reserved slot as submitted, waiting with `waiter`.
-    mutating func attach(_ userData: UInt64, waiter: UnsafeContinuation<IOCompletion, Never>) {
+    /// Marks a reserved slot as submitted, waiting with `waiter`. Returns false, and frees the
+    /// slot, if a cancel for it arrived first (`noteCancel`): the caller must then not submit
+    /// the request, and resumes `waiter` itself.
+    @discardableResult
+    mutating func attach(_ userData: UInt64, waiter: UnsafeContinuation<IOCompletion, Never>) -> Bool {
         let (index, _) = Self.split(userData)
+        if slots[index].cancelledEarly {
+            free(index)
+            return false
+        }
         slots[index].waiter = waiter
         slots[index].inFlight = true
         inFlightCount += 1
+        return true
     }
 
     /// Marks a reserved slot as submitted, feeding `sink`.
@@ -86,6 +104,19 @@ struct OperationTable {
     func isInFlight(_ userData: UInt64) -> Bool {
         let (index, generation) = Self.split(userData)
         return index < slots.count && slots[index].generation == generation && slots[index].inFlight
+    }
+
+    /// A cancel request for `userData`. Returns true if the operation is in flight (the ring
+    /// must submit an ASYNC_CANCEL for it); a slot that is reserved and not yet attached is
+    /// marked so that `attach` refuses it; a stale user_data is ignored.
+    mutating func noteCancel(_ userData: UInt64) -> Bool {
+        let (index, generation) = Self.split(userData)
+        guard index < slots.count, slots[index].generation == generation, slots[index].isReserved else {
+            return false
+        }
+        if slots[index].inFlight { return true }
+        slots[index].cancelledEarly = true
+        return false
     }
 
     /// Frees a slot that was reserved but never submitted.

@@ -12,7 +12,8 @@
 //    caller's frame or in an object it holds, and stays valid for as long as the kernel owns it.
 //    This is what makes a cancelled read safe by construction.
 // 4. Cancellation of the task submits IORING_OP_ASYNC_CANCEL for the slot on the owning ring
-//    (from the cancelling thread through the ring's inbox). The original request then completes,
+//    (from the cancelling thread through the ring's inbox; a cancel drained before the request
+//    was attached makes the attach refuse it, and the task resumes with -ECANCELED). The original request then completes,
 //    with -ECANCELED or with a result that raced in; the caller decides what that means (a read
 //    that got data returns the data).
 
@@ -55,21 +56,21 @@ enum IOSubmission {
     ) async -> IOCompletion {
         // Already cancelled: nothing is submitted, so nothing can be lost.
         if Task.isCancelled { return IOCompletion(result: -ECANCELED, flags: 0) }
-        let userData = ring.table.reserve()
+        let userData = ring.reserve()
         return await withTaskCancellationHandler {
             await withUnsafeContinuation { (continuation: UnsafeContinuation<IOCompletion, Never>) in
                 // Still the thread that reserved the slot: nothing between the reservation and
-                // this closure suspends. Checked anyway, since the SQ has exactly one producer.
+                // this closure suspends. Checked anyway: only the ring's owner submits.
                 guard Ring.current === ring else {
                     ring.requestRelease(userData)
                     continuation.resume(returning: .notSubmitted)
                     return
                 }
-                let sqe = ring.nextSQE()
-                prepare(sqe)
-                if spindle_fault_injection_armed() != 0 { FaultInjection.apply(to: sqe) }
-                io_uring_sqe_set_data64(sqe, userData)
-                ring.table.attach(userData, waiter: continuation)
+                ring.submit(userData, waiter: continuation) { sqe in
+                    prepare(sqe)
+                    // Tests only: a request a rule names completes with the rule's result.
+                    if spindle_fault_injection_armed() != 0 { FaultInjection.apply(to: sqe) }
+                }
             }
         } onCancel: {
             ring.requestCancel(userData)
@@ -83,12 +84,7 @@ enum IOSubmission {
         on ring: Ring, sink: any CompletionSink,
         _ prepare: (UnsafeMutablePointer<io_uring_sqe>) -> Void
     ) -> UInt64 {
-        let userData = ring.table.reserve()
-        let sqe = ring.nextSQE()
-        prepare(sqe)
-        io_uring_sqe_set_data64(sqe, userData)
-        ring.table.attach(userData, sink: sink)
-        return userData
+        ring.startMultishot(sink: sink, prepare)
     }
 }
 

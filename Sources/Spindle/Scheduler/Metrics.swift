@@ -1,7 +1,10 @@
 // Per-worker counters, read as a snapshot from any thread.
 //
-// Each counter is written by exactly one thread (its worker) with a relaxed load and a relaxed
-// store: a plain move on x86-64 and arm64, no read-modify-write, no lock. Readers load them
+// Each counter is written by one thread at a time with a relaxed load and a relaxed store: a
+// plain move on x86-64 and arm64, no read-modify-write, no lock. That thread is the worker,
+// except for the ring's counters (SQEs, CQEs, operations in flight), which are written by
+// whoever holds the ring's token (the worker, or the blocked-worker watch while the worker is
+// stuck): the token's acquire-release orders those writers one after the other (Ring.swift). Readers load them
 // relaxed; a snapshot is therefore approximate across counters (each value is exact for some
 // recent moment), which is what counters are for.
 
@@ -23,6 +26,13 @@ final class WorkerCounters: Sendable {
     /// The size of the timer wheel, stored (not bumped) whenever it changes; for the worker's
     /// own wheel under its lock, so a hand-off by the watch stores in order too.
     let timersPending = Atomic<UInt64>(0)
+    /// The ring's operations in flight, stored (not bumped) by the ring after each submission
+    /// and reap (Ring.swift). Relaxed like the rest: a reader learns that a request has reached
+    /// the kernel, not anything about memory the ring wrote.
+    let operationsInFlight = Atomic<UInt64>(0)
+    /// CQEs of this worker's ring that the blocked-worker watch reaped while the worker was
+    /// stuck in a job (a subset of `cqesReaped`).
+    let cqesReapedByWatch = Atomic<UInt64>(0)
 }
 
 extension Atomic where Value == UInt64 {
@@ -70,6 +80,14 @@ public struct WorkerMetrics: Sendable, Equatable {
     public var sqesSubmitted: UInt64
     /// io_uring completions (CQEs) its ring reaped.
     public var cqesReaped: UInt64
+    /// I/O operations (reads, writes, accepts...) submitted on its ring and not yet completed,
+    /// as of the ring's last submission or reap. The park's own wake-up read and cancel
+    /// requests are not counted.
+    public var operationsInFlight: UInt64
+    /// Completions of its ring that the blocked-worker watch reaped while this worker was stuck
+    /// in a job, so that the tasks they resumed ran on other workers (included in
+    /// `cqesReaped`).
+    public var cqesReapedByWatch: UInt64
 }
 
 /// A snapshot of a runtime's counters.
@@ -110,6 +128,8 @@ extension WorkerCounters {
             timersPending: timersPending.load(ordering: .relaxed),
             queueDepthHighWater: queueDepthHighWater.load(ordering: .relaxed),
             sqesSubmitted: sqesSubmitted.load(ordering: .relaxed),
-            cqesReaped: cqesReaped.load(ordering: .relaxed))
+            cqesReaped: cqesReaped.load(ordering: .relaxed),
+            operationsInFlight: operationsInFlight.load(ordering: .relaxed),
+            cqesReapedByWatch: cqesReapedByWatch.load(ordering: .relaxed))
     }
 }

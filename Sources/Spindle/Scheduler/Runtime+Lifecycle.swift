@@ -162,19 +162,25 @@ extension Runtime {
     }
 
     private func stopWorkers(abandoned: Int, pool: BlockingPoolShutdownReport) -> ShutdownReport {
-        watch?.stop()
+        watch?.stop()  // first: it may be reaping a ring, which must not close under it
+        let stopStart = monotonicNanos()
         state.store(Self.stopping, ordering: .sequentiallyConsistent)
         for worker in workers { worker.ring.wake() }
         var stuck = 0
         if isCurrent {
             // We are on a worker: it cannot join itself. The threads exit on their own.
             for thread in threads { pthread_detach(thread.handle) }
-        } else if allExited.wait(deadline: monotonicNanos() &+ 1_000_000_000) {
-            for thread in threads { thread.join() }
         } else {
-            // A worker is stuck inside a job that does not return. Never hang: leave it.
-            stuck = workerCount - exitedWorkers
-            for thread in threads { pthread_detach(thread.handle) }
+            // A worker stuck inside a job that does not return is left behind (never hang);
+            // the others are joined (Worker.swift, "Stopping", for the budgets).
+            for (thread, finished) in zip(threads, Worker.awaitStop(of: workers, since: stopStart)) {
+                if finished {
+                    thread.join()
+                } else {
+                    stuck += 1
+                    pthread_detach(thread.handle)
+                }
+            }
         }
         let report = ShutdownReport(
             abandonedTasks: abandoned, stuckWorkers: stuck, abandonedBlockingJobs: pool.abandonedJobs)

@@ -110,6 +110,7 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
         DispatchWarmUp.ensure()
         workerCount = count
         defersIOWakeups = blockedWorkerThreshold != nil
+        hasBlockedWorkerWatch = blockedWorkerThreshold != nil
         blockingPool = BlockingPool(validated: "\(name)-blk")
         idle = Idle(workerCount: count)
         // Workers need `self`, so they are created after the stored properties are set.
@@ -139,6 +140,9 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
     /// `reapRing`). Only with the watch, which bounds the deferral when a job runs long. Set in
     /// init before any worker starts, never changed.
     let defersIOWakeups: Bool
+    /// Whether the runtime has a blocked-worker watch, which its workers' rings must then let
+    /// reap them (Ring.swift, "adoptable"). Set in init before any worker starts, never changed.
+    let hasBlockedWorkerWatch: Bool
 
     private func start(name: String) throws(SpindleError) {
         let failures = Lock<SpindleError?>(nil)

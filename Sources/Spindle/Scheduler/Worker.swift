@@ -41,9 +41,23 @@
 //   on one worker instead of 3.1.)
 // The switch is the number of jobs the running job has made: a full queue's worth (256).
 
+// Stopping. Once the runtime says stop, a worker finishes the job in hand and keeps running
+// what it finds for at most `stopDrainNanoseconds` (tasks unwinding from the shutdown's
+// cancellation), then leaves its loop even if jobs remain or keep coming (a task that ignores
+// cancellation and yields forever would otherwise keep the thread alive after shutdown
+// returned). Everything it still holds, and every job that reaches the runtime afterwards, goes
+// to the executor core's after-stop path (Support/Afterlife.swift: Swift's global executor,
+// timers keeping their deadlines), where cancelled tasks can finish. Then it closes its ring
+// (which waits up to `Ring.closeDrainNanoseconds` for cancelled I/O). Shutdown waits for both
+// phases with matching budgets (`awaitStop`): a worker still inside a job
+// `stuckAfterNanoseconds` after the stop is reported stuck, one that left its loop is given its
+// ring's whole drain, so no worker is reported stuck while it is only draining its ring, and
+// no thread of a worker that is not stuck outlives the shutdown.
+//
 // Only the worker's own thread touches the members marked "owner only"; other threads reach a
 // worker through its queue (steal), its ring (wake), its counters (relaxed reads), and, for the
-// blocked-worker watch only, its LIFO slot, timers and published running job (`handOff`).
+// blocked-worker watch only, its LIFO slot, timers, ring (as its adopter, Ring.swift) and
+// published running job (`handOff`).
 
 import CSpindle
 import Synchronization
@@ -56,8 +70,9 @@ final class Worker: @unchecked Sendable {
     unowned(unsafe) let runtime: Runtime
     let queue = LocalQueue()
     let counters = WorkerCounters()
-    /// Created on the worker's thread (SINGLE_ISSUER); set before the start gate opens and
-    /// never changed afterwards, so other threads may call `ring.wake()` once start-up is done.
+    /// Created on the worker's thread; set before the start gate opens and never changed
+    /// afterwards, so other threads may call `ring.wake()` once start-up is done. Adoptable
+    /// (Ring.swift) when the runtime has a blocked-worker watch and more than one worker.
     private(set) var ring: Ring!
 
     /// The LIFO slot, as a job pointer (0 when empty). The owner fills and empties it; the
@@ -78,6 +93,10 @@ final class Worker: @unchecked Sendable {
     /// when the owner is stuck in a long job. Relaxed: a stale value costs at most one spurious
     /// or one late (by a watch interval) wake-up; the jobs themselves are ordered by the queue.
     let deferredWakeSince = Atomic<UInt64>(0)
+    /// Opened when the worker has left its loop for good (it runs no more jobs) and when it
+    /// has closed its ring (nothing of it remains but its thread's return), for `awaitStop`.
+    let leftLoop = Gate()
+    let finished = Gate()
 
     /// Owner only: the worker's private state. Kept behind a pointer rather than in `var`
     /// properties because Swift checks exclusive access to class properties at run time on
@@ -104,6 +123,8 @@ final class Worker: @unchecked Sendable {
         /// Inside `runDueTimers`, and how many tasks its jobs have resumed so far.
         var firingTimers = false
         var timerResumes = 0
+        /// When the stop drain ends (CLOCK_MONOTONIC ns; 0 until the worker sees the stop).
+        var stopDeadline: UInt64 = 0
     }
 
     /// How long tasks resumed by this worker's own completions may wait in its queue before a
@@ -114,6 +135,11 @@ final class Worker: @unchecked Sendable {
     static let spillBatch = 128
     /// How long a searcher that found nothing keeps looking before it parks.
     static let spinNanoseconds: UInt64 = 100_000
+    /// How long a stopping worker keeps running jobs after it first sees the stop.
+    static let stopDrainNanoseconds: UInt64 = 100_000_000
+    /// How long after the stop a worker may still be inside a job before shutdown reports it
+    /// stuck: the drain plus time for the job in hand.
+    static let stuckAfterNanoseconds: UInt64 = 1_000_000_000
 
     init(index: Int, runtime: Runtime) {
         self.index = index
@@ -132,7 +158,9 @@ final class Worker: @unchecked Sendable {
 
     /// Owner only: creates the ring. Called on the worker's thread before it runs anything.
     func prepare() throws(SpindleError) {
-        ring = try Ring(counters: counters)
+        // Adoptable only where the watch can adopt it: with a watch and other workers to run
+        // what it reaps.
+        ring = try Ring(counters: counters, adoptable: runtime.hasBlockedWorkerWatch && runtime.workerCount > 1)
     }
 
     // MARK: Scheduling (owner only)
@@ -319,15 +347,29 @@ final class Worker: @unchecked Sendable {
                 if owner.pointee.spillCount > 0 { flushSpill() }
                 let deferredSince = deferredWakeSince.load(ordering: .relaxed)
                 if deferredSince != 0 { checkDeferredWake(since: deferredSince) }
+                if runtime.isStopping && stopDrainIsOver() { break }
                 continue
             }
             if runtime.isStopping { break }
             if spinForWork() { continue }
             park()
-            if runtime.isStopping && !hasLocalWork { break }
+            if runtime.isStopping && (!hasLocalWork || stopDrainIsOver()) { break }
         }
+        leftLoop.open()
         drainForShutdown()
         ring.close()
+        finished.open()
+    }
+
+    /// Owner only, once the runtime is stopping: whether this worker's stop drain is over. The
+    /// first call starts it.
+    private func stopDrainIsOver() -> Bool {
+        let now = monotonicNanos()
+        if owner.pointee.stopDeadline == 0 {
+            owner.pointee.stopDeadline = now &+ Self.stopDrainNanoseconds
+            return false
+        }
+        return now >= owner.pointee.stopDeadline
     }
 
     /// Submits the I/O requests this worker's jobs prepared and reaps what completed (the
@@ -505,7 +547,7 @@ final class Worker: @unchecked Sendable {
         // Nor while this worker has I/O in flight: its work then comes from its own ring, whose
         // completions end a park directly, and the spin only took CPU from the processes at the
         // other end of the sockets (16% of an echo server's time went to spinning).
-        guard owner.pointee.isSearching, runtime.idle.unparkedCount > 1, ring.table.inFlightCount == 0 else {
+        guard owner.pointee.isSearching, runtime.idle.unparkedCount > 1, ring.inFlightCount == 0 else {
             return false
         }
         let deadline = monotonicNanos() &+ Self.spinNanoseconds
@@ -553,7 +595,8 @@ final class Worker: @unchecked Sendable {
         runtime.fireRemoteTimers(on: self)
     }
 
-    /// Owner only, on the way out: hands every job this worker still holds to the runtime.
+    /// Owner only, on the way out: hands every job this worker still holds to the after-stop
+    /// path (Runtime's `orphan`, Afterlife.swift).
     private func drainForShutdown() {
         if owner.pointee.isSearching { stopSearching() }
         var leftovers = (0..<owner.pointee.spillCount).map { spill[$0] }
@@ -577,9 +620,11 @@ final class Worker: @unchecked Sendable {
 
     /// Watch thread only, while this worker is stuck inside one job: moves its LIFO slot and
     /// queued jobs to the injector (oldest first) and its timers to the runtime's shared heap,
-    /// so other workers run them. `scratch` is a queue owned by the watch thread. Returns the
-    /// number of jobs moved. Safe against the owner waking up meanwhile: every step is a steal
-    /// or an exchange the owner's own operations are built to race with.
+    /// so other workers run them. (Its ring's completions are reaped separately, by the watch
+    /// as the ring's adopter: Ring.swift, BlockedWorkerWatch.swift.) `scratch` is a queue owned
+    /// by the watch thread. Returns the number of jobs moved. Safe against the owner waking up
+    /// meanwhile: every step is a steal or an exchange the owner's own operations are built to
+    /// race with.
     func handOff(using scratch: LocalQueue) -> Int {
         // Everything queued here is older than what this worker spilled to the injector, so it
         // goes to the injector's front, oldest first: global FIFO order (and with it Swift's
@@ -597,5 +642,21 @@ final class Worker: @unchecked Sendable {
         let timerJobs = takeAllTimers()
         for timer in timerJobs { runtime.scheduleSharedTimer(timer.action, deadline: timer.deadline) }
         return moved + timerJobs.count
+    }
+}
+
+// MARK: Stopping
+
+extension Worker {
+    /// Shutdown, once it has told the workers to stop (at `start`, CLOCK_MONOTONIC ns) and woken
+    /// them: waits until each has left its loop, for at most `stuckAfterNanoseconds` after
+    /// `start`, and then until those that did have closed their rings, for at most the ring's
+    /// close drain (and a margin) more. Returns, per worker, whether it finished; one that did
+    /// not is stuck inside a job that does not return, and its thread exits when it does.
+    static func awaitStop(of workers: [Worker], since start: UInt64) -> [Bool] {
+        let loopDeadline = start &+ stuckAfterNanoseconds
+        let left = workers.map { $0.leftLoop.wait(deadline: loopDeadline) }
+        let finishDeadline = monotonicNanos() &+ Ring.closeDrainNanoseconds &+ 250_000_000
+        return zip(workers, left).map { worker, left in left && worker.finished.wait(deadline: finishDeadline) }
     }
 }

@@ -3,7 +3,12 @@
 // Swift offers no way to drop a job: a task whose job is never run stays suspended forever, and
 // so does whoever awaits it. So a stopped runtime or loop hands every job it still holds, and
 // every job that still reaches it (a continuation resumed late by some other thread), to Swift's
-// global executor. Their tasks were cancelled by shutdown; this only lets them finish. A delayed
+// global executor. For a runtime that includes what its stopping workers refuse: a worker runs
+// jobs for at most its stop drain after the stop (Worker.swift, "Stopping"), then hands what it
+// holds here, and jobs enqueued after that wait in the runtime's queues until the last worker
+// has left and hands them here too (or come here directly once the runtime is stopped). A task
+// that ignores cancellation and never ends therefore goes on running on Swift's threads, not on
+// a Spindle thread that shutdown promised to stop. Their tasks were cancelled by shutdown; this only lets them finish. A delayed
 // job (a `Task.sleep` in progress) keeps its deadline: it is re-armed on the global executor
 // rather than run early; so does a `Spindle.sleep`, which is then resumed from a task there.
 //
