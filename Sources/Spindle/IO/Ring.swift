@@ -312,6 +312,7 @@ final class Ring: @unchecked Sendable {
         }
         var cqe: UnsafeMutablePointer<io_uring_cqe>? = nil
         let pending = UInt64(unsubmitted)
+        publishInFlight()  // the wait below submits them
         let result: Int32
         if deadline == .max {
             result = io_uring_submit_and_wait_timeout(ring, &cqe, 1, nil, nil)
@@ -349,6 +350,15 @@ final class Ring: @unchecked Sendable {
             }
         }
         if count > 0 { counters.cqesReaped.bump(by: count) }
+        publishInFlight()
+    }
+
+    /// Owner only: stores the number of operations in flight in the counters (a gauge other
+    /// threads read, e.g. a test waiting until a request has really been handed to the kernel).
+    /// Called after every submission and reap, so what it counts has been submitted.
+    @inline(__always)
+    private func publishInFlight() {
+        counters.operationsInFlight.store(UInt64(table.inFlightCount), ordering: .relaxed)
     }
 
     /// Owner only: whether the kernel flags completions waiting as deferred work.

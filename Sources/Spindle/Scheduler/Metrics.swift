@@ -23,6 +23,10 @@ final class WorkerCounters: Sendable {
     /// The size of the timer wheel, stored (not bumped) whenever it changes; for the worker's
     /// own wheel under its lock, so a hand-off by the watch stores in order too.
     let timersPending = Atomic<UInt64>(0)
+    /// The ring's operations in flight, stored (not bumped) by the ring after each submission
+    /// and reap (Ring.swift). Relaxed like the rest: a reader learns that a request has reached
+    /// the kernel, not anything about memory the ring wrote.
+    let operationsInFlight = Atomic<UInt64>(0)
 }
 
 extension Atomic where Value == UInt64 {
@@ -70,6 +74,10 @@ public struct WorkerMetrics: Sendable, Equatable {
     public var sqesSubmitted: UInt64
     /// io_uring completions (CQEs) its ring reaped.
     public var cqesReaped: UInt64
+    /// I/O operations (reads, writes, accepts...) submitted on its ring and not yet completed,
+    /// as of the ring's last submission or reap. The park's own wake-up read and cancel
+    /// requests are not counted.
+    public var operationsInFlight: UInt64
 }
 
 /// A snapshot of a runtime's counters.
@@ -110,6 +118,7 @@ extension WorkerCounters {
             timersPending: timersPending.load(ordering: .relaxed),
             queueDepthHighWater: queueDepthHighWater.load(ordering: .relaxed),
             sqesSubmitted: sqesSubmitted.load(ordering: .relaxed),
-            cqesReaped: cqesReaped.load(ordering: .relaxed))
+            cqesReaped: cqesReaped.load(ordering: .relaxed),
+            operationsInFlight: operationsInFlight.load(ordering: .relaxed))
     }
 }
