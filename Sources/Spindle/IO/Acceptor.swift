@@ -32,9 +32,10 @@ final class Acceptor: CompletionSink, @unchecked Sendable {
         var armed: (ring: Ring, userData: UInt64)? = nil
     }
     private let state = Lock(State())
-    /// Whether the kernel accepts multishot ACCEPT (cleared at the first refusal). Relaxed:
-    /// a stale true costs one more refused request.
-    private static let multishotWorks = Atomic<Bool>(true)
+    /// Whether the kernel accepts multishot ACCEPT (cleared at the first refusal; internal so
+    /// that tests can take the single-shot path on a kernel that has multishot). Relaxed: a
+    /// stale true costs one more refused request.
+    static let multishotWorks = Atomic<Bool>(true)
     /// Marks a `next()` resumed by its cancellation rather than by a completion.
     private static let cancelledMarker = Int32.min
 
