@@ -76,11 +76,5 @@ extension SpindleTests {
             }
             #expect(Ring.diagnose(errno: EPERM).description.contains("io_uring_disabled"))
         }
-
-        @Test func ringsUseTheBestFlagsTheKernelAccepts() throws {
-            let ring = try Ring(counters: WorkerCounters())
-            // Kernel 5.19+ accepts SINGLE_ISSUER and DEFER_TASKRUN; older kernels fall back.
-            #expect(ring.setupFlags != UInt32.max)
-        }
     }
 }

@@ -109,6 +109,29 @@ func expectDescriptorsBack(to baseline: Int) async {
     }
 }
 
+/// The I/O operations in flight on the rings of the runtime or event loop running the caller
+/// (as the rings last published them: each counted one has been handed to the kernel).
+func operationsInFlight() -> UInt64 {
+    if let runtime = Runtime.current {
+        return runtime.metrics().workers.reduce(0) { $0 + $1.operationsInFlight }
+    }
+    return EventLoop.current?.metrics().operationsInFlight ?? 0
+}
+
+/// The runtime or event loop running the caller, for unstructured tasks that must run there
+/// too (`Task {}` does not inherit a task executor preference).
+func hostExecutor() -> any TaskExecutor {
+    if let runtime = Runtime.current { return runtime }
+    return EventLoop.current!
+}
+
+/// Waits until at least `count` operations are in flight on the caller's runtime or event
+/// loop: an operation started by another task has then really been submitted, not merely
+/// requested (so cancelling or closing it tests what happens to a request the kernel holds).
+func untilInFlight(_ what: String, count: UInt64 = 1) async throws {
+    try await eventually("\(what) in flight (\(count) operation(s))", seconds: 10) { operationsInFlight() >= count }
+}
+
 extension SpindleTests {
     @Suite struct IOTests {
         @Test(arguments: [Host.twoWorkers, Host.eventLoop])
@@ -236,7 +259,7 @@ extension SpindleTests {
                         return error
                     }
                 }()
-                try await Task.sleep(for: .milliseconds(20))
+                try await untilInFlight("the read")
                 try armReset(client)
                 client.close()
                 return try await reading
@@ -270,8 +293,10 @@ extension SpindleTests {
                     client.close()
                     server.close()
                 }
-                let reader = Task { try await server.read() }
-                try await Task.sleep(for: .milliseconds(30))  // the read is in flight on an idle socket
+                // On this host: a plain `Task {}` would not inherit it and would read on the
+                // process's I/O loop instead.
+                let reader = Task(executorPreference: hostExecutor()) { try await server.read() }
+                try await untilInFlight("the read on an idle socket")
                 reader.cancel()
                 let cancelled: Bool
                 do {
@@ -315,7 +340,7 @@ extension SpindleTests {
             let error = try await host.run { () -> IOError? in
                 let (client, server) = try await connectedPair()
                 defer { client.close() }
-                let reader = Task { () -> IOError? in
+                let reader = Task(executorPreference: hostExecutor()) { () -> IOError? in
                     do {
                         _ = try await server.read()
                         return nil
@@ -323,7 +348,7 @@ extension SpindleTests {
                         return error
                     }
                 }
-                try await Task.sleep(for: .milliseconds(20))
+                try await untilInFlight("the read")
                 server.close()
                 server.close()  // a second close does nothing
                 return try await reader.value
@@ -339,8 +364,8 @@ extension SpindleTests {
                     client.close()
                     server.close()
                 }
-                let first = Task { try await server.read() }
-                try await Task.sleep(for: .milliseconds(20))
+                let first = Task(executorPreference: hostExecutor()) { try await server.read() }
+                try await untilInFlight("the first read")
                 do {
                     _ = try await server.read()
                     return nil
@@ -423,7 +448,7 @@ extension SpindleTests {
                 }
                 let message = pattern(size, seed: 11)
                 async let writing: Void = client.write(message)
-                try await Task.sleep(for: .milliseconds(50))
+                try await untilInFlight("the write waiting for room")
                 let back = try await server.readExactly(size)
                 try await writing
                 return (fnv1a(message), fnv1a(back))
@@ -472,6 +497,31 @@ extension SpindleTests {
             }
             #expect(reply == Array("ping!".utf8))
             #expect(senderPort == expectedPort)
+        }
+
+        /// Closing a UDP socket while a receive waits on it ends the receive with `closed`
+        /// (the close shuts the socket down, which wakes the kernel's receive), and frees the
+        /// descriptor once the receive has completed.
+        @Test(arguments: Host.allCases)
+        func closingAUDPSocketEndsAReceiveInFlightWithClosed(host: Host) async throws {
+            let descriptorsBefore = await descriptorBaseline()
+            let error = try await host.run { () -> IOError? in
+                let socket = try UDPSocket.bind(host: "127.0.0.1", port: 0)
+                async let receiving: IOError? = {
+                    do {
+                        _ = try await socket.receive()
+                        return nil
+                    } catch let error as IOError {
+                        return error
+                    }
+                }()
+                try await untilInFlight("the receive")
+                socket.close()
+                return try await receiving
+            }
+            #expect(error?.kind == .closed, "got \(String(describing: error))")
+            #expect(error?.operation == .receive)
+            await expectDescriptorsBack(to: descriptorsBefore)
         }
 
         @Test func aSixtyFourMebibyteFileRoundTripsWithItsChecksum() async throws {

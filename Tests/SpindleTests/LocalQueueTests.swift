@@ -55,8 +55,10 @@ import Testing
         #expect(injector.count == 4)
     }
 
-    /// The owner pushes (overflowing into the injector) and pops while thieves on other threads
-    /// steal; every job must come out exactly once.
+    /// The owner pushes and pops while thieves on other threads steal; a full queue moves its
+    /// oldest half to the injector (`pushOverflow`, racing the thieves' claims on the same
+    /// head) or, when a thief is mid-steal, the job goes to the injector alone, as the worker
+    /// does. Every job must come out exactly once.
     @Test func ownerAndThievesRaceAndEveryJobRunsExactlyOnce() async throws {
         let total = 400_000
         let seen = UnsafeMutablePointer<Atomic<UInt8>>.allocate(capacity: total)
@@ -67,6 +69,7 @@ import Testing
         let done = Atomic<Bool>(false)
         let taken = Atomic<Int>(0)
         final class Shared: @unchecked Sendable {
+            // @unchecked Sendable: the queue and injector are thread-safe; `seen` is atomics.
             let owner: LocalQueue; let injector: Injector; let seen: UnsafeMutablePointer<Atomic<UInt8>>
             init(_ o: LocalQueue, _ i: Injector, _ s: UnsafeMutablePointer<Atomic<UInt8>>) { owner = o; injector = i; seen = s }
         }
@@ -75,29 +78,45 @@ import Testing
             shared.seen[tokenIndex(job)].add(1, ordering: .relaxed)
             taken.add(1, ordering: .relaxed)
         }
-        let thieves = 3
+        let thieves = 2
         let finished = Atomic<Int>(0)
-        for _ in 0..<thieves {
+        for thief in 0..<thieves {
             onForeignThread {
                 let mine = LocalQueue()
+                var rng = SplitMix(seed: UInt64(thief))
                 while !done.load(ordering: .acquiring) || !shared.owner.isEmpty {
                     var stolen = 0
                     if let job = shared.owner.steal(into: mine, stolen: &stolen) {
                         mark(job)
                         while let more = mine.pop() { mark(more) }
                     }
+                    // Now and then leave the owner alone long enough to fill its queue.
+                    if rng.next() % 64 == 0 { usleep(50) }
                 }
                 finished.add(1, ordering: .releasing)
             }
         }
+        var overflowsWon = 0, overflowsLost = 0
         for i in 0..<total {
-            if !owner.tryPush(token(i)) { injector.push(token(i)) }
-            if i % 3 == 0, let job = owner.pop() { mark(job) }
+            let job = token(i)
+            if !owner.tryPush(job) {
+                if owner.pushOverflow(job, to: injector) {
+                    overflowsWon += 1
+                } else {
+                    overflowsLost += 1  // a thief holds the head: the job goes on its own
+                    if !owner.tryPush(job) { injector.push(job) }
+                }
+            }
+            // Pop in some stretches only, so that the queue fills in the others.
+            if (i / 4_096) % 2 == 0, i % 3 == 0, let popped = owner.pop() { mark(popped) }
+            // The owner takes from the injector too, as a worker does.
+            if i % 1_024 == 0, let fromInjector = injector.pop() { mark(fromInjector) }
         }
         while let job = owner.pop() { mark(job) }
         done.store(true, ordering: .releasing)
         while finished.load(ordering: .acquiring) < thieves { usleep(1_000) }
         while let job = injector.pop() { mark(job) }
+        #expect(overflowsWon > 0, "pushOverflow never moved half the queue (\(overflowsLost) lost to thieves)")
         #expect(taken.load(ordering: .relaxed) == total)
         var duplicates = 0, missing = 0
         for i in 0..<total {

@@ -5,32 +5,61 @@ import Testing
 
 extension SpindleTests {
     @Suite struct TimeTests {
+        /// Twenty sleeps with deadlines 5 ms apart, set in a scrambled order; each takes a
+        /// ticket when it wakes. On one thread (one worker, the event loop) timers that fall
+        /// due together still run in deadline order, so the order must be exact however late
+        /// a loaded machine lets the thread run. On two workers the two wheels fire on their
+        /// own and a thief may run a woken task a little later: there a sleep may overtake
+        /// only one due less than 50 ms before it (a descheduled thread is late by a few
+        /// milliseconds, rarely by tens), which still catches a wheel that fires out of order.
         @Test(arguments: Host.allCases)
         func timersFireInDeadlineOrderAndNeverEarly(host: Host) async throws {
-            let (order, early) = try await host.run { () -> ([Int], Int) in
-                let start = ContinuousClock.now
-                // Deadlines 5..100 ms in a scrambled order; each task reports when it woke.
-                let delays = (1...20).map { ($0 * 37) % 20 + 1 }.map { $0 * 5 }
-                return await withTaskGroup(of: (Int, Bool).self) { group in
-                    for delay in delays {
-                        group.addTask {
-                            let deadline = start + .milliseconds(delay)
-                            try? await Spindle.sleep(until: deadline)
-                            return (delay, ContinuousClock.now < deadline)
+            let tolerance = host == .twoWorkers ? 50 : 0
+            // A run only counts if every sleeper was in its wheel before the first deadline
+            // (a thread stalled while the sleepers start would make a later one return at
+            // once); a loaded machine gets a few tries.
+            for attempt in 1...5 {
+                let (wakes, early, startedLate) = try await host.run { () -> ([(delay: Int, ticket: Int)], Int, Bool) in
+                    let base = ContinuousClock.now + .milliseconds(20)
+                    let delays = (1...20).map { ($0 * 37) % 20 + 1 }.map { $0 * 5 }
+                    final class Tickets: Sendable {
+                        let next = Atomic<Int>(0)
+                        let late = Atomic<Bool>(false)
+                    }
+                    let tickets = Tickets()
+                    return await withTaskGroup(of: (Int, Int, Bool).self) { group in
+                        for delay in delays {
+                            group.addTask {
+                                let deadline = base + .milliseconds(delay)
+                                if ContinuousClock.now >= base { tickets.late.store(true, ordering: .relaxed) }
+                                try? await Spindle.sleep(until: deadline)
+                                let woke = ContinuousClock.now
+                                return (delay, tickets.next.add(1, ordering: .relaxed).oldValue, woke < deadline)
+                            }
                         }
+                        var wakes: [(delay: Int, ticket: Int)] = []
+                        var early = 0
+                        for await (delay, ticket, wasEarly) in group {
+                            wakes.append((delay, ticket))
+                            if wasEarly { early += 1 }
+                        }
+                        return (wakes, early, tickets.late.load(ordering: .relaxed))
                     }
-                    var order: [Int] = []
-                    var early = 0
-                    for await (delay, wasEarly) in group {
-                        order.append(delay)
-                        if wasEarly { early += 1 }
-                    }
-                    return (order, early)
                 }
+                #expect(early == 0)
+                #expect(wakes.count == 20)
+                if startedLate && attempt < 5 { continue }
+                #expect(!startedLate, "the sleepers did not all start within 20 ms in 5 tries")
+                let order = wakes.sorted { $0.ticket < $1.ticket }.map(\.delay)
+                var latest = 0
+                var overtaken: [String] = []
+                for delay in order {
+                    if latest - delay > tolerance { overtaken.append("\(delay) ms after \(latest) ms") }
+                    latest = max(latest, delay)
+                }
+                #expect(overtaken.isEmpty, "woke out of order: \(order) (\(overtaken))")
+                return
             }
-            #expect(early == 0)
-            #expect(order == order.sorted(), "fired out of order: \(order)")
-            #expect(order.count == 20)
         }
 
         @Test(arguments: Host.allCases)
@@ -124,9 +153,13 @@ extension SpindleTests {
                 }
                 let start = ContinuousClock.now
                 let executor: any TaskExecutor = Runtime.current ?? EventLoop.current!
+                let waiting = Atomic<Bool>(false)
                 let caller = Task(executorPreference: executor) { () -> String in
                     do {
-                        _ = try await withTimeout(.seconds(10)) { try await Spindle.sleep(for: .seconds(10)) }
+                        _ = try await withTimeout(.seconds(10)) {
+                            waiting.store(true, ordering: .releasing)
+                            try await Spindle.sleep(for: .seconds(10))
+                        }
                         return "returned"
                     } catch is TimeoutError {
                         return "TimeoutError"
@@ -136,7 +169,7 @@ extension SpindleTests {
                         return "\(error)"
                     }
                 }
-                try await Spindle.sleep(for: .milliseconds(20))
+                try await eventually("the caller waits in withTimeout") { waiting.load(ordering: .acquiring) }
                 caller.cancel()
                 return (late, await caller.value, ContinuousClock.now - start)
             }
@@ -214,7 +247,7 @@ extension SpindleTests {
                 return (ContinuousClock.now - start, completed)
             }
             try await eventually("the sleeper started") { started.load(ordering: .acquiring) }
-            try await Task.sleep(for: .milliseconds(20))
+            try await eventually("the sleep is in the worker's wheel") { runtime.metrics().workers[0].timersPending >= 1 }
             await runtime.shutdown()
             let (slept, completed) = try await bounded(10, "sleep across shutdown") { await sleeper.value }
             #expect(completed)

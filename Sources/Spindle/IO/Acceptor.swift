@@ -45,9 +45,10 @@ final class Acceptor: CompletionSink, @unchecked Sendable {
     private typealias Queue = AcceptQueue<Waiter, ArmedRequest>
 
     private let state = Lock(Queue(limit: Acceptor.bufferLimit))
-    /// Whether the kernel accepts multishot ACCEPT (cleared at the first refusal). Relaxed:
-    /// a stale true costs one more refused request.
-    private static let multishotWorks = Atomic<Bool>(true)
+    /// Whether the kernel accepts multishot ACCEPT (cleared at the first refusal; internal so
+    /// that tests can take the single-shot path on a kernel that has multishot). Relaxed: a
+    /// stale true costs one more refused request.
+    static let multishotWorks = Atomic<Bool>(true)
 
     init(descriptor: Descriptor) {
         self.descriptor = descriptor

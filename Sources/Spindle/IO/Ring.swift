@@ -404,6 +404,14 @@ final class Ring: @unchecked Sendable {
         return userData
     }
 
+    /// Owner only, tests: occupies a slot whose request never reaches the kernel, so it never
+    /// completes (a stand-in for an operation stuck in the kernel, to test `close`'s drain cap).
+    func attachWithoutRequest(sink: any CompletionSink) {
+        acquireToken()
+        defer { releaseToken() }
+        table.attach(table.reserve(), sink: sink)
+    }
+
     /// Any thread: the operations in flight as of the ring's last submission or reap (each one
     /// counted has been handed to the kernel). The park's eventfd read and cancels are not
     /// counted.
