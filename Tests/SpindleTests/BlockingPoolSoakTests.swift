@@ -90,3 +90,51 @@ extension SpindleTests {
         }
     }
 }
+
+extension SpindleTests.BlockingPoolSoakTests {
+    /// Batches of tiny jobs against threads that go idle just as the next batch arrives: an idle
+    /// thread that finds a job on its second look while a submitter has just claimed it waits
+    /// for that claim's permit, and a thread going idle beside it can take the permit first.
+    /// Each batch waits for all of its jobs before the next is submitted, so a job held by a
+    /// thread that waits for a permit no one will post is never rescued by a later submission:
+    /// the batch hangs (issue 11's fresh-clone hang). Before the fix three runs stalled after
+    /// 10,560, 84,072 and 604,214 batches (about 17,000 batches a second here), so the default
+    /// 20,000 catches it only sometimes: `SPINDLE_PERMIT_SOAK=2000000` (2 minutes) is the soak.
+    /// A batch that makes no progress for 10 s fails the test.
+    @Test func idleThreadsRacingForOnePermitStrandNoJob() async throws {
+        let batches = getenv("SPINDLE_PERMIT_SOAK").flatMap { Int(String(cString: $0)) } ?? 20_000
+        let pool = try BlockingPool(name: "spindle-perm", maxThreads: 3, keepAlive: .seconds(10))
+        let progress = Atomic<Int>(0)
+        let started = ContinuousClock.now
+        let work = Task {
+            for batch in 0..<batches {
+                let total = try await withThrowingTaskGroup(of: Int.self) { group in
+                    for _ in 0..<(batch % 3 + 2) { group.addTask { try await pool.run { 1 } } }
+                    return try await group.reduce(0, +)
+                }
+                #expect(total == batch % 3 + 2, "batch \(batch)")
+                progress.store(batch + 1, ordering: .relaxed)  // relaxed: only a progress report
+            }
+        }
+        // A watchdog rather than `bounded`: a long soak is fine, a batch that stops is not.
+        var seen = -1
+        var since = ContinuousClock.now
+        while progress.load(ordering: .relaxed) < batches {
+            let now = progress.load(ordering: .relaxed)
+            if now != seen {
+                seen = now
+                since = ContinuousClock.now
+            } else if ContinuousClock.now - since > .seconds(10) {
+                Issue.record("batch \(now) stalled for 10 s: \(pool.metrics())\nthreads:\n\(threadDump())")
+                work.cancel()
+                await pool.shutdown(gracePeriod: .seconds(1))  // wakes a thread stuck on a permit
+                _ = await work.result
+                return
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        try await work.value
+        print("permit race: \(batches) batches, 0 failures, \(ContinuousClock.now - started)")
+        await pool.shutdown()
+    }
+}

@@ -320,9 +320,19 @@ public final class BlockingPool: Sendable {
 
     /// An idle thread that found a job itself un-counts itself as idle, unless a submitter
     /// claimed it first, in which case it takes the permit that submitter posts.
+    ///
+    /// Permits are interchangeable: a thread that went idle after our look at `idle` may take
+    /// the permit posted for our claim, and `idle` then counts us again while no permit is on
+    /// its way to anyone. Waiting for one without bound held the job we found until some later
+    /// submission posted another: a batch whose last job was ours hung (issue 11's fresh-clone
+    /// hang, `idleThreadsRacingForOnePermitStrandNoJob`). So wait for a permit briefly, then
+    /// look at `idle` again; each way out takes us out of the idle phase exactly once (one
+    /// permit, or one off `idle`), which keeps the invariant in PoolControl.swift.
     private func stopBeingIdle() {
-        if updateControl({ $0.leavingIdle().map { ($0, ()) } }) == nil {
-            idleThreads.wait()
+        while updateControl({ $0.leavingIdle().map { ($0, ()) } }) == nil {
+            // The permit of a claim normally arrives within microseconds (its submitter is
+            // between its compare-and-swap and its sem_post); a millisecond bounds the stolen case.
+            if idleThreads.wait(deadline: monotonicNanos() + 1_000_000) { return }
         }
     }
 

@@ -8,8 +8,9 @@
 // An idle thread is counted in `idle` from the moment it decides to sleep. Whoever takes it out
 // of `idle` on its behalf (a submitter claiming it, or `closing`) posts one semaphore permit for
 // it; permits are interchangeable, so "idle + permits in flight = threads in their idle phase"
-// is the invariant, and a thread that finds `idle == 0` when it wants to stop being idle knows
-// a permit is on its way and waits for it.
+// is the invariant. A thread that finds `idle == 0` when it wants to stop being idle knows a
+// permit is on its way, but another thread going idle may take it (`idle` then counts the first
+// again), so it waits for a permit only briefly before it looks at `idle` once more.
 
 import Synchronization
 
