@@ -97,6 +97,13 @@ extension BlockingPool {
 
     private func monitorMain() {
         var quiet = 0
+        // Threads this monitor started that have not taken a job yet, as far as it can tell
+        // (the pool's jobs-started count has not risen by as many since). They are runnable
+        // and about to take one of the waiting jobs: counting those jobs as still unserved
+        // started a second thread for the same job whenever a thread took longer than a look
+        // (a millisecond) to start, as under the thread sanitizer.
+        var pendingStarts = 0
+        var jobsStartedBefore = counters.started.load(ordering: .relaxed)
         while true {
             usleep(1_000)
             // Sequentially consistent, as every access to `control` (BlockingPool.updateControl).
@@ -105,9 +112,13 @@ extension BlockingPool {
                 return
             }
 
-            // Relaxed: a hint; a job counted late is seen on the next look.
-            let waiting = counters.queued.load(ordering: .relaxed)
-            if waiting <= 0 {
+            // Relaxed: hints; a job counted late is seen on the next look.
+            let queued = counters.queued.load(ordering: .relaxed)
+            let jobsStarted = counters.started.load(ordering: .relaxed)
+            pendingStarts = queued <= 0 ? 0 : max(0, pendingStarts - Int(jobsStarted &- jobsStartedBefore))
+            jobsStartedBefore = jobsStarted
+            let waiting = queued - pendingStarts
+            if queued <= 0 {
                 quiet += 1
                 if quiet >= PoolGrowth.quietTicks {
                     if retireMonitor() { return }
@@ -117,7 +128,7 @@ extension BlockingPool {
             }
             quiet = 0
             let control = control.load(ordering: .sequentiallyConsistent)
-            if control.idle > 0 || control.live >= maxThreads { continue }
+            if waiting <= 0 || control.idle > 0 || control.live >= maxThreads { continue }
             // How many threads want a CPU now (enough to know the budget is full suffices).
             var runnable = 0
             for threadID in threads.withLock({ $0.threadIDs }) where runnable < cpuBudget {
@@ -133,6 +144,7 @@ extension BlockingPool {
                 else { break }
                 counters.threadsHighWater.raiseShared(to: before.live + 1)
                 startThread(for: nil)
+                pendingStarts += 1
             }
         }
     }
