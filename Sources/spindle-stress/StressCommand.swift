@@ -31,7 +31,7 @@ struct StressCommand: AsyncParsableCommand {
     @Option(help: "Stop after this many executor jobs have run (e.g. 1000000000 or 1e9).", transform: parseCount)
     var jobs: UInt64?
 
-    @Option(help: "Comma-separated workloads, or all.", transform: parseMixes)
+    @Option(help: "Comma-separated workloads, or all (the default).", transform: parseMixes)
     var mix: [MixKind] = MixKind.allCases
 
     @Option(help: "Seconds a round or a shutdown may stay outstanding before the run fails as a hang.")
