@@ -179,7 +179,7 @@ enum EchoMix {
                 if count == 0 { return }
                 try await connection.write(buffer[...])
             }
-        } catch let error as IOError where error.isConnectionReset || error.isBrokenPipe {
+        } catch let error as IOError where error.isConnectionReset || error.isBrokenPipe || error.errno == ENOTCONN {
             return  // a cancelled client closed with bytes unread
         } catch {
             if !(error is CancellationError && round.cycleEndsAbruptly) {
@@ -193,9 +193,12 @@ enum EchoMix {
         _ index: Int, _ client: Client, _ round: Round, _ connect: @Sendable () async throws -> S
     ) async -> Int {
         let mayBeCancelled = { client.cancelled || round.cycleEndsAbruptly }
+        // A cancelled client, or the server's side cancelled by an abrupt shutdown, closes
+        // with bytes unread: the peer's socket is reset, and its next read, write or
+        // shutdown fails with ECONNRESET, EPIPE or ENOTCONN.
         func failure(_ error: any Error, _ what: String) {
             let explained = error is CancellationError
-                || (error as? IOError).map { $0.isConnectionReset || $0.isBrokenPipe } == true
+                || (error as? IOError).map { $0.isConnectionReset || $0.isBrokenPipe || $0.errno == ENOTCONN } == true
             if !(explained && mayBeCancelled()) { round.fail("client \(index): \(what) threw \(error)") }
         }
         let stream: S
