@@ -179,10 +179,10 @@ enum EchoMix {
                 if count == 0 { return }
                 try await connection.write(buffer[...])
             }
-        } catch let error as IOError where error.isConnectionReset || error.isBrokenPipe || error.errno == ENOTCONN {
+        } catch where isPeerReset(error) {
             return  // a cancelled client closed with bytes unread
         } catch {
-            if !(error is CancellationError && round.cycleEndsAbruptly) {
+            if !(isCancellation(error) && round.cycleEndsAbruptly) {
                 round.fail("the server's echo threw \(error)")
             }
         }
@@ -193,13 +193,8 @@ enum EchoMix {
         _ index: Int, _ client: Client, _ round: Round, _ connect: @Sendable () async throws -> S
     ) async -> Int {
         let mayBeCancelled = { client.cancelled || round.cycleEndsAbruptly }
-        // A cancelled client, or the server's side cancelled by an abrupt shutdown, closes
-        // with bytes unread: the peer's socket is reset, and its next read, write or
-        // shutdown fails with ECONNRESET, EPIPE or ENOTCONN.
         func failure(_ error: any Error, _ what: String) {
-            let explained = error is CancellationError
-                || (error as? IOError).map { $0.isConnectionReset || $0.isBrokenPipe || $0.errno == ENOTCONN } == true
-            if !(explained && mayBeCancelled()) { round.fail("client \(index): \(what) threw \(error)") }
+            if !((isCancellation(error) || isPeerReset(error)) && mayBeCancelled()) { round.fail("client \(index): \(what) threw \(error)") }
         }
         let stream: S
         do {
@@ -239,6 +234,20 @@ enum EchoMix {
         }
         if let error = await writeError { failure(error, "write") }
         return verified
+    }
+
+    /// A cancelled task's error: `CancellationError`, or `IOError.Kind.cancelled` from a write
+    /// that had sent part of its bytes.
+    private static func isCancellation(_ error: any Error) -> Bool {
+        error is CancellationError || (error as? IOError)?.kind == .cancelled
+    }
+
+    /// What a socket reports after its peer closed with bytes unread (a cancelled client, or
+    /// the server's side of an abrupt shutdown): the connection was reset, and the next read,
+    /// write or shutdown fails with ECONNRESET, EPIPE or ENOTCONN.
+    private static func isPeerReset(_ error: any Error) -> Bool {
+        guard let error = error as? IOError else { return false }
+        return error.isConnectionReset || error.isBrokenPipe || error.errno == ENOTCONN
     }
 
     /// Writes the payload in chunks and then shuts the write side; returns the error, if any.
