@@ -9,9 +9,11 @@ let package = Package(
         .executable(name: "spindle-readme-examples", targets: ["spindle-readme-examples"]),
         .executable(name: "spindle-echo", targets: ["spindle-echo"]),
         .executable(name: "spindle-http", targets: ["spindle-http"]),
+        .executable(name: "spindle-stress", targets: ["spindle-stress"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         .systemLibrary(
@@ -50,10 +52,16 @@ let package = Package(
             dependencies: ["Spindle", "ExampleSupport"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
+        .executableTarget(
+            name: "spindle-stress",
+            dependencies: ["Spindle", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
         .testTarget(
             name: "SpindleTests",
             dependencies: [
                 "Spindle", "spindle-default-executor", "spindle-readme-examples", "spindle-echo", "spindle-http",
+                "spindle-stress",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
