@@ -207,8 +207,13 @@ final class Worker: @unchecked Sendable {
         if owner.pointee.firingTimers {
             // A timer's helper resumed its task: the first goes to the LIFO slot, later ones
             // queue behind it, so tasks whose timers fell due together run in deadline order.
+            // Nor does the first displace a job already in the slot: that may be the first of
+            // an earlier batch (a worker delayed past several deadlines fires them in separate
+            // batches), which would then run after this later one; on a loaded machine
+            // `TimeTests.timersFireInDeadlineOrderAndNeverEarly` saw the 85 ms sleeper run before
+            // the 35-80 ms ones so.
             owner.pointee.timerResumes += 1
-            if owner.pointee.timerResumes > 1 {
+            if owner.pointee.timerResumes > 1 || lifo.load(ordering: .relaxed) != 0 {
                 pushLocal(job, resumed: true)
                 owner.pointee.notifyAfterReap = true
                 return
