@@ -13,7 +13,7 @@ final class Outstanding: Sendable {
         var probe: Probe?
     }
 
-    private let entries = Mutex<[UInt64: Entry]>([:])
+    private let entries = Locked<[UInt64: Entry]>([:])
     private let nextID = Atomic<UInt64>(0)
 
     /// Registers `what`; pass the token to `update` and `done`.

@@ -14,7 +14,7 @@ final class Reporter: Sendable {
     /// When the run started (`monotonicNanos()`).
     let start: UInt64
     /// The cycle now running and its host, for the job count and for diagnostics.
-    private let current = Mutex<(cycle: Int, host: Host)?>(nil)
+    private let current = Locked<(cycle: Int, host: Host)?>(nil)
     private let failing = Atomic<Bool>(false)
 
     init(config: Configuration, stats: Stats, outstanding: Outstanding) {
