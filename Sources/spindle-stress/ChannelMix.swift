@@ -7,7 +7,8 @@
 // each ping and pong, after every `hop`-th message (1-64, per pair), hops through the blocking
 // pool, and resumes on whichever worker takes the pool's completion first. Its next message
 // then crosses to its partner, which, woken into the LIFO slot of the sender's worker, joins
-// it: about one delivery per hop crosses (measured: 80,000 of 3 million in 6 s, channel alone).
+// it (measured: 1 delivery in 37 crosses with this workload alone, 1 in 3,000 in the full mix,
+// where both workers are busy and the completion mostly goes back to the worker the task left).
 //
 // Invariants: a pong receives 0, 1, 2... in order and the ping gets each back in order; every
 // fan-in message is received exactly once, and each consumer sees each producer's messages in

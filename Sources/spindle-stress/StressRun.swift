@@ -30,14 +30,14 @@ enum StressRun {
         }
         defer { rmdir(socketDirectory) }
 
-        // The driver's own sleeps run on Swift's global executor, Dispatch, whose first timer on
-        // each clock opens a timerfd for the life of the process (one per clock: a cycle's
-        // `SuspendingClock` sleep off Spindle once opened a second one, reported as a leak):
-        // open them now, before any cycle counts descriptors.
+        // Swift's global executor (Dispatch) opens a timerfd for each clock the first time a
+        // timer on that clock is set, and keeps it for the life of the process. The driver's
+        // own sleeps use the continuous clock; a runtime that stops with a `Task.sleep` still
+        // pending re-arms it there with `Task.sleep(nanoseconds:)` (Spindle's Afterlife), on
+        // the suspending clock. Open both now, before any cycle counts descriptors.
         try? await Task.sleep(for: .milliseconds(1))
-        try? await Task.sleep(until: .now + .milliseconds(1), clock: .continuous)
-        try? await Task.sleep(until: .now + .milliseconds(1), clock: .suspending)
-        await Task.detached { try? await Task.sleep(until: .now + .milliseconds(1), clock: .suspending) }.value
+        try? await Task.sleep(nanoseconds: 1_000_000)
+        try? await Task.sleep(until: .now + .milliseconds(1), clock: SuspendingClock())
         watchdog.start()
         var cycle = 0
         while !watchdog.shouldStop {
