@@ -13,7 +13,7 @@ import Testing
         let a = queue.makeID(), b = queue.makeID()
         #expect(queue.take(id: a, waiter: "a", isCancelled: false) == .wait(arm: true))
         #expect(queue.take(id: b, waiter: "b", isCancelled: false) == .wait(arm: false))
-        queue.didArm(7)
+        #expect(queue.didArm(7) == nil)
         let first = queue.complete(result: 10, hasMore: true)
         #expect(first.deliver?.waiter == "a" && first.deliver?.delivery == .connection(10))
         let second = queue.complete(result: 11, hasMore: true)
@@ -37,7 +37,7 @@ import Testing
         #expect(queue.take(id: queue.makeID(), waiter: "a", isCancelled: true) == .cancelled)
         #expect(queue.waiterCount == 0)
         _ = queue.take(id: queue.makeID(), waiter: "b", isCancelled: false)
-        queue.didArm(1)
+        #expect(queue.didArm(1) == nil)
         _ = queue.complete(result: 3, hasMore: true)  // to b
         _ = queue.complete(result: 4, hasMore: true)  // kept
         #expect(queue.take(id: queue.makeID(), waiter: "c", isCancelled: true) == .connection(4, arm: false))
@@ -46,7 +46,7 @@ import Testing
     @Test func theLimitCancelsTheRequestAndHalfTheLimitArmsItAgain() {
         var queue = Queue(limit: 4)
         _ = queue.take(id: queue.makeID(), waiter: "a", isCancelled: false)
-        queue.didArm(9)
+        #expect(queue.didArm(9) == nil)
         _ = queue.complete(result: 100, hasMore: true)  // to a
         for fd in Int32(101)...103 { #expect(queue.complete(result: fd, hasMore: true).cancel == nil) }
         #expect(queue.complete(result: 104, hasMore: true).cancel == 9, "the fourth untaken connection stops it")
@@ -66,7 +66,7 @@ import Testing
     @Test func aRequestThatEndsWakesEveryOtherWaiterToArmANewOne() {
         var queue = Queue(limit: 4)
         for name in ["a", "b", "c"] { _ = queue.take(id: queue.makeID(), waiter: name, isCancelled: false) }
-        queue.didArm(1)
+        #expect(queue.didArm(1) == nil)
         let end = queue.complete(result: -EMFILE, hasMore: false)
         #expect(end.deliver?.waiter == "a" && end.deliver?.delivery == .failure(EMFILE))
         #expect(end.retry == ["b", "c"])
@@ -106,6 +106,37 @@ private func kernelAcceptQueue(_ listener: TCPListener) -> Int {
 
 extension SpindleTests {
     @Suite struct AcceptorTests {
+        /// Closing a Unix listener while a task iterates its connections ends the iteration
+        /// with `closed`. (`shutdown(2)` ends a multishot accept on a TCP listener but not on
+        /// an AF_UNIX one: the iterator waited forever, found by spindle-stress `--mix unix`.)
+        @Test(arguments: Host.allCases)
+        func closingAUnixListenerEndsItsIterators(host: Host) async throws {
+            let path = "/tmp/spindle-acc-\(getpid())-\(host.rawValue).sock"
+            let ended = try await host.run(20) { () -> String in
+                let listener = try UnixListener.bind(path: path)
+                let executor = currentSpindleExecutor()
+                let iterator = Task(executorPreference: executor) { () -> String in
+                    do {
+                        for try await stream in listener.connections { stream.close() }
+                        return "ended without an error"
+                    } catch let error as IOError where error.kind == .closed {
+                        return "closed"
+                    } catch {
+                        return "\(error)"
+                    }
+                }
+                // One connection first, so the multishot request is armed and has delivered.
+                let client = try await UnixStream.connect(path: path)
+                client.close()
+                try await eventually("the iterator waits again") { listener.acceptor.queued.waiters == 1 }
+                listener.close()
+                return try await bounded(5, "the iterator ends after close") { await iterator.value }
+            }
+            // Either ending is an ending (the sequence may finish or throw `closed`); the bug
+            // was that it never ended.
+            #expect(ended == "closed" || ended == "ended without an error", "\(ended)")
+        }
+
         /// Two tasks iterating one listener's connections each get a connection of their own.
         /// (The acceptor kept one waiter: the second overwrote the first, which was never
         /// resumed.)

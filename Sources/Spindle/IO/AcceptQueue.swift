@@ -29,6 +29,9 @@ enum AcceptDelivery: Equatable, Sendable {
 }
 
 struct AcceptQueue<Waiter, Request> {
+    /// Set by `closing`: a request armed from now on is cancelled at once.
+    private var isClosing = false
+
     /// Where the multishot request stands.
     enum Multishot {
         /// None armed: the next waiter (or a consumer below the low-water mark) arms one.
@@ -106,9 +109,27 @@ struct AcceptQueue<Waiter, Request> {
         return waiters.remove(at: index).waiter
     }
 
-    /// The request that `take` asked for has been submitted.
-    mutating func didArm(_ request: Request) {
-        if case .arming = multishot { multishot = .armed(request) }
+    /// The request that `take` asked for has been submitted. Returns it if the listener was
+    /// closed while it was being armed: the caller cancels it.
+    mutating func didArm(_ request: Request) -> Request? {
+        guard case .arming = multishot else { return nil }
+        if isClosing {
+            multishot = .stopping
+            return request
+        }
+        multishot = .armed(request)
+        return nil
+    }
+
+    /// The listener is closing: returns the armed request, if any, for the caller to cancel
+    /// (one being armed right now is returned by `didArm`). Closing the descriptor is not
+    /// enough: `shutdown(2)` ends a multishot accept on a TCP listener, but not on an AF_UNIX
+    /// one (Linux 6.18), whose iterators then waited forever.
+    mutating func closing() -> Request? {
+        isClosing = true
+        guard case .armed(let request) = multishot else { return nil }
+        multishot = .stopping
+        return request
     }
 
     /// The request could not be armed (the listener was closed): every waiter must learn it.

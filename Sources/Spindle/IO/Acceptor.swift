@@ -157,6 +157,14 @@ final class Acceptor: CompletionSink, @unchecked Sendable {
         }
     }
 
+    /// Closes the listener: the descriptor (which ends a pending single-shot accept), and the
+    /// armed multishot request through its ring's cancel inbox (which `shutdown(2)` does not
+    /// end on an AF_UNIX listener). The iterators then end with ``IOError/Kind/closed``.
+    func close() {
+        descriptor.close()
+        if let request = state.withLock({ $0.closing() }) { request.ring.requestCancel(request.userData) }
+    }
+
     /// On `ring`'s thread, after `take` claimed the arming: arms the multishot request.
     private func arm(on ring: Ring) {
         let fd: Int32
@@ -170,7 +178,9 @@ final class Acceptor: CompletionSink, @unchecked Sendable {
         let userData = IOSubmission.startMultishot(on: ring, sink: self) { sqe in
             spindle_prep_multishot_accept(sqe, fd, Sockets.closeOnExec)
         }
-        state.withLock { $0.didArm(ArmedRequest(ring: ring, userData: userData)) }
+        if let request = state.withLock({ $0.didArm(ArmedRequest(ring: ring, userData: userData)) }) {
+            request.ring.requestCancel(request.userData)  // closed while arming
+        }
     }
 
     /// Ring thread: one completion of the multishot request.

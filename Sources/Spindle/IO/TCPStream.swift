@@ -149,7 +149,7 @@ public final class TCPListener: Sendable {
         acceptor = Acceptor(descriptor: Descriptor(fd, isSocket: true))
     }
 
-    deinit { acceptor.descriptor.close() }
+    deinit { acceptor.close() }
 
     /// Binds to `host:port` (port 0 picks a free port; see ``localAddress``) and listens.
     ///
@@ -212,7 +212,7 @@ public final class TCPListener: Sendable {
 
     /// Stops listening; a pending `accept` or iteration ends with ``IOError/Kind/closed``.
     public func close() {
-        acceptor.descriptor.close()
+        acceptor.close()
     }
 }
 

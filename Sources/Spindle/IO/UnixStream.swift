@@ -115,6 +115,6 @@ public final class UnixListener: Sendable {
     /// Stops listening and removes the socket file.
     public func close() {
         if !acceptor.descriptor.isClosed { unlink(path) }
-        acceptor.descriptor.close()
+        acceptor.close()
     }
 }
