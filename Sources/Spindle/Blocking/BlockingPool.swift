@@ -247,6 +247,7 @@ public final class BlockingPool: Sendable {
     /// `job`, or the growth monitor).
     func startThread(for job: BlockingJob?) {
         let number = threadSerial.add(1, ordering: .relaxed).newValue  // relaxed: only names threads
+        counters.starting.add(1, ordering: .relaxed)  // relaxed: a hint (PoolGrowth.swift)
         let failure: SpindleError? = threads.withLock { threads in
             // The lock is held across the creation so the thread cannot record its exit first.
             do throws(SpindleError) {
@@ -254,6 +255,7 @@ public final class BlockingPool: Sendable {
                 threads.started(thread.handle)
                 return nil
             } catch {
+                counters.starting.subtract(1, ordering: .relaxed)
                 updateControl { ($0.exiting(), ()) }
                 return error
             }
@@ -275,8 +277,14 @@ public final class BlockingPool: Sendable {
         let threadID = spindle_gettid()
         setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(threadID), PoolGrowth.threadNiceness)
         threads.withLock { $0.register(pthread_self(), threadID: threadID) }
+        var started = false
         while true {
-            if let job = takeJob() {
+            let job = takeJob()
+            if !started {
+                started = true
+                counters.starting.subtract(1, ordering: .relaxed)  // looked at the queue once
+            }
+            if let job {
                 execute(job)
                 continue
             }

@@ -12,6 +12,8 @@ final class PoolCounters: Sendable {
     let queued = Atomic<Int>(0)
     let queueHighWater = Atomic<Int>(0)
     let threadsHighWater = Atomic<Int>(0)
+    /// Threads started that have not yet looked at the queue (the growth monitor's hint).
+    let starting = Atomic<Int>(0)
     let started = Atomic<UInt64>(0)
     let completed = Atomic<UInt64>(0)
     let cancelled = Atomic<UInt64>(0)

@@ -97,13 +97,6 @@ extension BlockingPool {
 
     private func monitorMain() {
         var quiet = 0
-        // Threads this monitor started that have not taken a job yet, as far as it can tell
-        // (the pool's jobs-started count has not risen by as many since). They are runnable
-        // and about to take one of the waiting jobs: counting those jobs as still unserved
-        // started a second thread for the same job whenever a thread took longer than a look
-        // (a millisecond) to start, as under the thread sanitizer.
-        var pendingStarts = 0
-        var jobsStartedBefore = counters.started.load(ordering: .relaxed)
         while true {
             usleep(1_000)
             // Sequentially consistent, as every access to `control` (BlockingPool.updateControl).
@@ -114,10 +107,11 @@ extension BlockingPool {
 
             // Relaxed: hints; a job counted late is seen on the next look.
             let queued = counters.queued.load(ordering: .relaxed)
-            let jobsStarted = counters.started.load(ordering: .relaxed)
-            pendingStarts = queued <= 0 ? 0 : max(0, pendingStarts - Int(jobsStarted &- jobsStartedBefore))
-            jobsStartedBefore = jobsStarted
-            let waiting = queued - pendingStarts
+            // Threads started (by anyone) that have not looked at the queue yet will each take
+            // one of the waiting jobs: counting those jobs as unserved started a second thread
+            // for the same job whenever a thread took longer than a look (a millisecond) to
+            // start, as under the thread sanitizer (4 threads for 3 blocked jobs).
+            let waiting = queued - counters.starting.load(ordering: .relaxed)
             if queued <= 0 {
                 quiet += 1
                 if quiet >= PoolGrowth.quietTicks {
@@ -144,7 +138,6 @@ extension BlockingPool {
                 else { break }
                 counters.threadsHighWater.raiseShared(to: before.live + 1)
                 startThread(for: nil)
-                pendingStarts += 1
             }
         }
     }
