@@ -26,22 +26,7 @@ final class ServerProcess: @unchecked Sendable {
         posix_spawn_file_actions_adddup2(&actions, pipeFDs[1], 1)
         posix_spawn_file_actions_adddup2(&actions, pipeFDs[1], 2)
         posix_spawn_file_actions_addclose(&actions, pipeFDs[0])
-        let argv = ([path] + arguments + ["--port", "0"]).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        // The child must not inherit this process's blocked signals (SIGTERM would never
-        // arrive) or ignored ones.
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        var allSignals = sigset_t()
-        sigfillset(&allSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        posix_spawnattr_setsigdefault(&attributes, &allSignals)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        var child: pid_t = 0
-        let spawned = posix_spawn(&child, path, &actions, &attributes, argv, environ)
-        posix_spawnattr_destroy(&attributes)
+        let (spawned, child) = spawnWithDefaultSignals(path, arguments + ["--port", "0"], &actions)
         posix_spawn_file_actions_destroy(&actions)
         close(pipeFDs[1])
         try #require(spawned == 0, "posix_spawn failed: \(spawned)")

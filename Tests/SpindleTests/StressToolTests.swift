@@ -87,21 +87,7 @@ private func runChild(_ path: String, _ arguments: [String], bound: Double) thro
     posix_spawn_file_actions_adddup2(&actions, pipeFDs[1], 2)
     posix_spawn_file_actions_addclose(&actions, pipeFDs[0])
     posix_spawn_file_actions_addclose(&actions, pipeFDs[1])
-    // The child must not inherit blocked or ignored signals (see ServerProcess).
-    var attributes = posix_spawnattr_t()
-    posix_spawnattr_init(&attributes)
-    var noSignals = sigset_t()
-    sigemptyset(&noSignals)
-    var allSignals = sigset_t()
-    sigfillset(&allSignals)
-    posix_spawnattr_setsigmask(&attributes, &noSignals)
-    posix_spawnattr_setsigdefault(&attributes, &allSignals)
-    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-    let argv = ([path] + arguments).map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    var child: pid_t = 0
-    let spawned = posix_spawn(&child, path, &actions, &attributes, argv, environ)
-    posix_spawnattr_destroy(&attributes)
+    let (spawned, child) = spawnWithDefaultSignals(path, arguments, &actions)
     posix_spawn_file_actions_destroy(&actions)
     close(pipeFDs[1])
     defer { close(pipeFDs[0]) }

@@ -167,3 +167,27 @@ extension TimerAction {
         return job
     }
 }
+
+/// Starts `path` with `arguments` and `actions` (the caller's redirections), its signal mask
+/// empty and every signal at its default disposition: a child must not inherit this process's
+/// blocked signals (SIGTERM would never arrive) or ignored ones. Returns posix_spawn's result
+/// and the child's pid.
+func spawnWithDefaultSignals(
+    _ path: String, _ arguments: [String], _ actions: inout posix_spawn_file_actions_t
+) -> (result: Int32, child: pid_t) {
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var noSignals = sigset_t()
+    sigemptyset(&noSignals)
+    var allSignals = sigset_t()
+    sigfillset(&allSignals)
+    posix_spawnattr_setsigmask(&attributes, &noSignals)
+    posix_spawnattr_setsigdefault(&attributes, &allSignals)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+    let argv = ([path] + arguments).map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var child: pid_t = 0
+    let result = posix_spawn(&child, path, &actions, &attributes, argv, environ)
+    return (result, child)
+}
