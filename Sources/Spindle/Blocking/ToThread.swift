@@ -30,3 +30,10 @@ public nonisolated(nonsending) func runInExecutor<Success: Sendable>(
 ) async throws -> Success {
     try await pool.run(body)
 }
+
+extension BlockingPool {
+    /// The current runtime's pool, else the current event loop's, else ``shared``.
+    static var current: BlockingPool {
+        Runtime.current?.blockingPool ?? EventLoop.current?.blockingPool ?? shared
+    }
+}

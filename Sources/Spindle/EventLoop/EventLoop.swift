@@ -92,7 +92,7 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
         let failure = Lock<SpindleError?>(nil)
         thread = try OSThread.spawn(name: name) { [self] in
             do throws(SpindleError) {
-                ring = try Ring(counters: counters)
+                ring = try Ring(counters: counters.ring)
             } catch {
                 failure.withLock { $0 = error }
             }
@@ -117,7 +117,7 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
     init(onCurrentThread: (), stoppedByRunBlocking: Bool = false) throws(SpindleError) {
         DispatchWarmUp.ensure()
         self.stoppedByRunBlocking = stoppedByRunBlocking
-        ring = try Ring(counters: counters)
+        ring = try Ring(counters: counters.ring)
         // Never deallocated, for the reason given in Runtime.init.
         _ = Unmanaged.passRetained(self)
     }
@@ -390,7 +390,7 @@ extension EventLoop {
         gracePeriod: Duration = .seconds(10),
         _ operation: sending @escaping () async throws -> Success
     ) async throws -> Success {
-        if Runtime.isOnSpindleThread { throw SpindleError.nestedRun }
+        if ExecutorContext.isOnSpindleThread { throw SpindleError.nestedRun }
         return try await runThenShutDown(
             on: try EventLoop(),
             shutdown: { await $0.shutdown(gracePeriod: gracePeriod) },
@@ -415,7 +415,7 @@ extension EventLoop {
         gracePeriod: Duration = .seconds(10),
         _ operation: sending @escaping () async throws -> Success
     ) throws -> Success {
-        if Runtime.isOnSpindleThread { throw SpindleError.nestedRun }
+        if ExecutorContext.isOnSpindleThread { throw SpindleError.nestedRun }
         let loop = try EventLoop(onCurrentThread: (), stoppedByRunBlocking: true)
         let outcome = ResultBox<Success>()
         Task(executorPreference: loop) { await outcome.capture(operation) }
@@ -471,7 +471,7 @@ extension EventLoop {
         }
         let deadline = monotonicDeadline(after: gracePeriod)
         let spared = registry.callersTask
-        await registry.drain(until: deadline, sparing: spared, on: .loop(self))
+        await registry.drain(until: deadline, sparing: spared, on: self)
         let pool = await shutDownBlockingPool(blockingPool, until: deadline)
         let abandoned = registry.liveCount(sparing: spared)
         var stuck = 0
@@ -532,3 +532,5 @@ extension EventLoop: SchedulingExecutor {
         scheduleTimer(.job(job), deadline: monotonicDeadline(after: duration))
     }
 }
+
+extension EventLoop: TimerScheduler {}

@@ -95,11 +95,3 @@ public struct IOError: Error, Sendable, Equatable, CustomStringConvertible {
         return "\(operation) failed: \(what)\(sent)"
     }
 }
-
-/// Thrown by ``withTimeout(_:operation:)`` when the operation did not finish in time.
-public struct TimeoutError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// The time limit that passed.
-    public let duration: Duration
-    public init(duration: Duration) { self.duration = duration }
-    public var description: String { "the operation did not finish within \(duration)" }
-}

@@ -6,19 +6,6 @@ import Glibc
 import Synchronization
 @_spi(ExperimentalScheduling) import _Concurrency
 
-/// What a shutdown had to leave behind.
-public struct ShutdownReport: Sendable, Equatable {
-    /// Spawned tasks still running when the grace period ended. They were cancelled; their
-    /// remaining jobs run on Swift's global executor instead of this runtime.
-    public var abandonedTasks: Int
-    /// Workers still inside a job when shutdown gave up waiting for them; their threads exit
-    /// as soon as that job returns.
-    public var stuckWorkers: Int
-    /// Blocking-pool jobs still running when the grace period ended (see
-    /// ``BlockingPoolShutdownReport/abandonedJobs``).
-    public var abandonedBlockingJobs: Int = 0
-}
-
 extension Runtime {
     /// The runtime whose worker thread the caller is on, or nil on any other thread.
     public static var current: Runtime? {
@@ -36,10 +23,6 @@ extension Runtime {
     public var isCurrent: Bool {
         guard let raw = spindle_current_worker() else { return false }
         return Unmanaged<Worker>.fromOpaque(raw).takeUnretainedValue().runtime === self
-    }
-
-    static var isOnSpindleThread: Bool {
-        spindle_current_worker() != nil || spindle_current_loop() != nil
     }
 
     /// A snapshot of the runtime's counters.
@@ -93,7 +76,7 @@ extension Runtime {
         gracePeriod: Duration = .seconds(10),
         _ operation: sending @escaping () async throws -> Success
     ) async throws -> Success {
-        if isOnSpindleThread { throw SpindleError.nestedRun }
+        if ExecutorContext.isOnSpindleThread { throw SpindleError.nestedRun }
         return try await runThenShutDown(
             on: try Runtime(workers: workers),
             shutdown: { await $0.shutdown(gracePeriod: gracePeriod) },
@@ -107,7 +90,7 @@ extension Runtime {
         gracePeriod: Duration = .seconds(10),
         _ operation: sending @escaping () async throws -> Success
     ) throws -> Success {
-        if isOnSpindleThread { throw SpindleError.nestedRun }
+        if ExecutorContext.isOnSpindleThread { throw SpindleError.nestedRun }
         let runtime = try Runtime(workers: workers)
         let outcome = ResultBox<Success>()
         Task(executorPreference: runtime) { await outcome.capture(operation) }
@@ -135,7 +118,7 @@ extension Runtime {
         guard beginShutdown() else { return waitForOtherShutdown() }
         let deadline = monotonicDeadline(after: gracePeriod)
         let spared = registry.callersTask
-        await registry.drain(until: deadline, sparing: spared, on: .runtime(self))
+        await registry.drain(until: deadline, sparing: spared, on: self)
         let pool = await shutDownBlockingPool(blockingPool, until: deadline)
         return stopWorkers(abandoned: registry.liveCount(sparing: spared), pool: pool)
     }

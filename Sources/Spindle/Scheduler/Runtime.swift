@@ -310,7 +310,7 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
     // MARK: Shutdown plumbing
 
     /// Hands jobs that can no longer run here to Swift's global executor (see Afterlife.swift).
-    func orphan(_ jobs: [UnownedJob], timers: [Afterlife.Timed] = []) {
+    func orphan(_ jobs: [UnownedJob], timers: [TimedAction] = []) {
         if jobs.isEmpty && timers.isEmpty { return }
         orphanedJobs.add(UInt64(jobs.count + timers.count), ordering: .relaxed)
         Afterlife.adopt(jobs, timers: timers, from: self)
@@ -323,3 +323,5 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
         orphan(leftovers, timers: remoteTimers.removeAll())
     }
 }
+
+extension Runtime: TimerScheduler {}

@@ -160,7 +160,7 @@ final class Worker: @unchecked Sendable {
     func prepare() throws(SpindleError) {
         // Adoptable only where the watch can adopt it: with a watch and other workers to run
         // what it reaps.
-        ring = try Ring(counters: counters, adoptable: runtime.hasBlockedWorkerWatch && runtime.workerCount > 1)
+        ring = try Ring(counters: counters.ring, adoptable: runtime.hasBlockedWorkerWatch && runtime.workerCount > 1)
     }
 
     // MARK: Scheduling (owner only)
@@ -611,7 +611,7 @@ final class Worker: @unchecked Sendable {
         runtime.orphan(leftovers, timers: takeAllTimers())
     }
 
-    private func takeAllTimers() -> [Afterlife.Timed] {
+    private func takeAllTimers() -> [TimedAction] {
         timers.withLock { heap in
             defer {
                 timerDeadline.store(.max, ordering: .relaxed)

@@ -37,13 +37,6 @@ public nonisolated(nonsending) func sleep(until deadline: ContinuousClock.Instan
     try await sleep(on: host, deadline: monotonicDeadline(after: max(delay, .zero)))
 }
 
-/// A CLOCK_MONOTONIC deadline `duration` from now, saturating.
-func monotonicDeadline(after duration: Duration) -> UInt64 {
-    let now = monotonicNanos()
-    let nanos = duration.clampedNanoseconds
-    return nanos >= UInt64.max - now ? UInt64.max - 1 : now + nanos
-}
-
 private nonisolated(nonsending) func sleep(on host: TimerHost, deadline: UInt64) async throws {
     if Task.isCancelled { throw CancellationError() }
     let waiter = SleepWaiter()
@@ -62,21 +55,6 @@ private nonisolated(nonsending) func sleep(on host: TimerHost, deadline: UInt64)
     }
 }
 
-/// The runtime or loop a timer can be set on from any thread (held strongly).
-enum TimerOwner: Sendable {
-    case runtime(Runtime)
-    case loop(EventLoop)
-
-    /// Sets the timer: on the calling thread's wheel if it is one of the owner's, else on the
-    /// owner's shared wheel.
-    func schedule(_ action: TimerAction, deadline: UInt64) {
-        switch self {
-        case .runtime(let runtime): runtime.scheduleTimer(action, deadline: deadline)
-        case .loop(let loop): loop.scheduleTimer(action, deadline: deadline)
-        }
-    }
-}
-
 /// The timer wheel of the calling thread, if it is a Spindle worker or event loop.
 enum TimerHost {
     case worker(Unmanaged<Worker>)
@@ -89,10 +67,10 @@ enum TimerHost {
     }
 
     /// The runtime or loop whose thread this is.
-    var owner: TimerOwner {
+    var owner: any TimerScheduler {
         switch self {
-        case .worker(let worker): return .runtime(worker._withUnsafeGuaranteedRef { $0.runtime })
-        case .loop(let loop): return .loop(loop.takeUnretainedValue())
+        case .worker(let worker): return worker._withUnsafeGuaranteedRef { $0.runtime }
+        case .loop(let loop): return loop.takeUnretainedValue()
         }
     }
 

@@ -9,6 +9,14 @@
 // value (a read whose data raced in with the cancellation), that value is returned rather than
 // lost. A cancelled caller cancels the operation (a group child), whose end wakes the caller.
 
+/// Thrown by ``withTimeout(_:operation:)`` when the operation did not finish in time.
+public struct TimeoutError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The time limit that passed.
+    public let duration: Duration
+    public init(duration: Duration) { self.duration = duration }
+    public var description: String { "the operation did not finish within \(duration)" }
+}
+
 /// Runs `operation`, cancelling it if it has not finished after `duration`.
 ///
 /// ```swift
@@ -58,7 +66,7 @@ public func withTimeout<Success: Sendable>(
 
 /// `withTimeout` on a Spindle runtime or loop: one child, and a wheel entry the operation wakes.
 private func withTimeout<Success: Sendable>(
-    _ duration: Duration, on owner: TimerOwner,
+    _ duration: Duration, on owner: any TimerScheduler,
     operation: @escaping @Sendable () async throws -> Success
 ) async throws -> Success {
     let deadline = monotonicDeadline(after: duration)
@@ -71,7 +79,7 @@ private func withTimeout<Success: Sendable>(
         // Nothing throws here: the waiter is never cancelled, only fired or woken.
         try? await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
             if waiter.arm(continuation) {
-                owner.schedule(.wake(Unmanaged.passRetained(waiter)), deadline: deadline)
+                owner.scheduleTimer(.wake(Unmanaged.passRetained(waiter)), deadline: deadline)
             } else {
                 continuation.resume()  // the operation finished first
             }

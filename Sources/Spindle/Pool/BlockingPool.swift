@@ -127,11 +127,6 @@ public final class BlockingPool: Sendable {
     /// The pool Spindle uses for code that runs on no Spindle runtime or event loop.
     public static let shared = BlockingPool(validated: "spindle-blk")
 
-    /// The current runtime's pool, else the current event loop's, else ``shared``.
-    static var current: BlockingPool {
-        Runtime.current?.blockingPool ?? EventLoop.current?.blockingPool ?? shared
-    }
-
     /// A snapshot of the pool's counters.
     public func metrics() -> BlockingPoolMetrics {
         // Relaxed throughout: a snapshot orders nothing (see BlockingPoolMetrics.swift).

@@ -36,3 +36,6 @@ enum TimerAction {
         return false
     }
 }
+
+/// A timer and its deadline (CLOCK_MONOTONIC nanoseconds), as wheels hand them over.
+typealias TimedAction = (action: TimerAction, deadline: UInt64)

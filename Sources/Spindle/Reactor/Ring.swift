@@ -123,14 +123,14 @@ final class Ring: @unchecked Sendable {
     /// acquisition sees the request; a missed flag is seen on the next drain (the requester
     /// also wakes the ring, and with it the watch when it has adopted the ring).
     private let hasCancelRequests = Atomic<Bool>(false)
-    /// The owner's counters (SQEs submitted, CQEs reaped, operations in flight), written by
-    /// the token holder only (so by one thread at a time, in token order), see Metrics.swift.
-    private let counters: WorkerCounters
+    /// SQEs submitted, CQEs reaped, operations in flight: written by the token holder only
+    /// (so by one thread at a time, in token order), see RingCounters.swift.
+    let counters: RingCounters
 
     /// Creates a ring on the calling thread, its owner, which counts its submissions and
     /// completions in `counters`. `adoptable` asks for a ring that other threads may reap
     /// (see the file comment); the default is an owner-only ring.
-    init(counters: WorkerCounters, adoptable: Bool = false) throws(SpindleError) {
+    init(counters: RingCounters = RingCounters(), adoptable: Bool = false) throws(SpindleError) {
         let ring = UnsafeMutablePointer<io_uring>.allocate(capacity: 1)
         ring.initialize(to: io_uring())
         let attempts: [UInt32] = adoptable

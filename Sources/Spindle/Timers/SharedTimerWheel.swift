@@ -40,7 +40,7 @@ final class SharedTimerWheel: Sendable {
     }
 
     /// Removes every timer, with its deadline (shutdown).
-    func removeAll() -> [Afterlife.Timed] {
+    func removeAll() -> [TimedAction] {
         wheel.withLock { heap in
             defer { earliest.store(.max, ordering: .releasing) }
             return heap.removeAll()

@@ -16,12 +16,9 @@
 // in place on the calling thread, and a `Spindle.sleep` ends with `CancellationError`.
 
 enum Afterlife {
-    /// A timer and its deadline (CLOCK_MONOTONIC nanoseconds).
-    typealias Timed = (action: TimerAction, deadline: UInt64)
-
-    static func adopt(_ jobs: [UnownedJob], timers: [Timed] = [], from executor: some TaskExecutor) {
+    static func adopt(_ jobs: [UnownedJob], timers: [TimedAction] = [], from executor: some TaskExecutor) {
         let global = globalConcurrentExecutor
-        var live: [Timed] = []
+        var live: [TimedAction] = []
         for timer in timers {
             // A cancelled sleep has ended already: give its reference back.
             if timer.action.hasEnded { timer.action.discard() } else { live.append(timer) }

@@ -211,14 +211,14 @@ extension TaskRegistry {
     /// (CLOCK_MONOTONIC ns) passes. Ignores the caller's cancellation and blocks no thread: the
     /// caller waits on a wheel entry of `owner` that the deadline fires or the last `finish`
     /// wakes (see the file comment).
-    func drain(until deadline: UInt64, sparing spared: UInt64?, on owner: TimerOwner) async {
+    func drain(until deadline: UInt64, sparing spared: UInt64?, on owner: some TimerScheduler) async {
         let waiter = SleepWaiter()
         let waker = Waker.task(waiter)
         guard monotonicNanos() < deadline, register(waker, sparing: spared) else { return }
         // Nothing throws: the waiter has no cancellation handler, it is only fired or woken.
         try? await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
             if waiter.arm(continuation) {
-                owner.schedule(.wake(Unmanaged.passRetained(waiter)), deadline: deadline)
+                owner.scheduleTimer(.wake(Unmanaged.passRetained(waiter)), deadline: deadline)
             } else {
                 continuation.resume()  // the last task finished first
             }

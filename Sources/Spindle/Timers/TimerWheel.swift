@@ -239,8 +239,8 @@ struct TimerWheel: ~Copyable {
     }
 
     /// Removes every action regardless of deadline (shutdown, hand-off), with its deadline.
-    mutating func removeAll() -> [Afterlife.Timed] {
-        var all: [Afterlife.Timed] = []
+    mutating func removeAll() -> [TimedAction] {
+        var all: [TimedAction] = []
         let now = elapsed &* Self.nanosPerTick
         for action in ready[readyHead...] {
             if action.hasEnded { action.discard() } else { all.append((action, now)) }

@@ -1,12 +1,8 @@
-// Per-worker counters, read as a snapshot from any thread.
+// The counters of one thread that runs jobs (a runtime's worker, or an event loop), and the
+// public snapshot of them.
 //
-// Each counter is written by one thread at a time with a relaxed load and a relaxed store: a
-// plain move on x86-64 and arm64, no read-modify-write, no lock. That thread is the worker,
-// except for the ring's counters (SQEs, CQEs, operations in flight), which are written by
-// whoever holds the ring's token (the worker, or the blocked-worker watch while the worker is
-// stuck): the token's acquire-release orders those writers one after the other (Ring.swift). Readers load them
-// relaxed; a snapshot is therefore approximate across counters (each value is exact for some
-// recent moment), which is what counters are for.
+// Each counter is written by that thread only (SingleWriterCounter.swift), except for its
+// ring's, which the ring writes (RingCounters.swift). Readers load them relaxed.
 
 import Synchronization
 
@@ -21,32 +17,11 @@ final class WorkerCounters: Sendable {
     let overflows = Atomic<UInt64>(0)
     let timersFired = Atomic<UInt64>(0)
     let queueDepthHighWater = Atomic<UInt64>(0)
-    let sqesSubmitted = Atomic<UInt64>(0)
-    let cqesReaped = Atomic<UInt64>(0)
     /// The size of the timer wheel, stored (not bumped) whenever it changes; for the worker's
     /// own wheel under its lock, so a hand-off by the watch stores in order too.
     let timersPending = Atomic<UInt64>(0)
-    /// The ring's operations in flight, stored (not bumped) by the ring after each submission
-    /// and reap (Ring.swift). Relaxed like the rest: a reader learns that a request has reached
-    /// the kernel, not anything about memory the ring wrote.
-    let operationsInFlight = Atomic<UInt64>(0)
-    /// CQEs of this worker's ring that the blocked-worker watch reaped while the worker was
-    /// stuck in a job (a subset of `cqesReaped`).
-    let cqesReapedByWatch = Atomic<UInt64>(0)
-}
-
-extension Atomic where Value == UInt64 {
-    /// Single-writer increment: relaxed load + relaxed store (see the file comment).
-    @inline(__always)
-    func bump(by amount: UInt64 = 1) {
-        store(load(ordering: .relaxed) &+ amount, ordering: .relaxed)
-    }
-
-    /// Single-writer maximum.
-    @inline(__always)
-    func raise(to value: UInt64) {
-        if value > load(ordering: .relaxed) { store(value, ordering: .relaxed) }
-    }
+    /// The counters of the executor's ring, written by the ring (RingCounters.swift).
+    let ring = RingCounters()
 }
 
 /// A snapshot of one worker's counters.
@@ -90,29 +65,6 @@ public struct WorkerMetrics: Sendable, Equatable {
     public var cqesReapedByWatch: UInt64
 }
 
-/// A snapshot of a runtime's counters.
-public struct RuntimeMetrics: Sendable {
-    /// One entry per worker, in worker order.
-    public var workers: [WorkerMetrics]
-    /// Jobs waiting in the global injection queue when the snapshot was taken.
-    public var injectorDepth: Int
-    /// Parked workers woken by threads that are not workers of this runtime.
-    public var foreignWakeups: UInt64
-    /// Jobs enqueued by threads that are not workers of this runtime (tasks started or resumed
-    /// from outside: blocking-pool results, the process's I/O loop, other executors), and,
-    /// once shutdown has stopped the workers, every job enqueued at all.
-    public var remoteEnqueues: UInt64
-    /// Tasks started with `spawn` that have not finished yet.
-    public var liveSpawnedTasks: Int
-    /// Times the blocked-worker watch found a worker stuck in one job past its threshold.
-    public var blockedWorkerReports: UInt64
-
-    /// Sum of `jobsRun` over all workers.
-    public var jobsRun: UInt64 { workers.reduce(0) { $0 + $1.jobsRun } }
-    /// Sum of `steals` over all workers.
-    public var steals: UInt64 { workers.reduce(0) { $0 + $1.steals } }
-}
-
 extension WorkerCounters {
     var snapshot: WorkerMetrics {
         WorkerMetrics(
@@ -127,9 +79,9 @@ extension WorkerCounters {
             timersFired: timersFired.load(ordering: .relaxed),
             timersPending: timersPending.load(ordering: .relaxed),
             queueDepthHighWater: queueDepthHighWater.load(ordering: .relaxed),
-            sqesSubmitted: sqesSubmitted.load(ordering: .relaxed),
-            cqesReaped: cqesReaped.load(ordering: .relaxed),
-            operationsInFlight: operationsInFlight.load(ordering: .relaxed),
-            cqesReapedByWatch: cqesReapedByWatch.load(ordering: .relaxed))
+            sqesSubmitted: ring.sqesSubmitted.load(ordering: .relaxed),
+            cqesReaped: ring.cqesReaped.load(ordering: .relaxed),
+            operationsInFlight: ring.operationsInFlight.load(ordering: .relaxed),
+            cqesReapedByWatch: ring.cqesReapedByWatch.load(ordering: .relaxed))
     }
 }

@@ -13,10 +13,3 @@ extension Runtime: CustomReflectable {
         Mirror(self, children: ["workerCount": workerCount, "isShutDown": isShutDown], displayStyle: .class)
     }
 }
-
-extension EventLoop: CustomReflectable {
-    /// The lifecycle state, not the internals.
-    public var customMirror: Mirror {
-        Mirror(self, children: ["isShutDown": isShutDown], displayStyle: .class)
-    }
-}
