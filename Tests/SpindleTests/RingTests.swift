@@ -55,7 +55,7 @@ extension SpindleTests {
     /// and a park interrupted by signals.
     @Suite struct RingTests {
         @Test func ringsUseTheBestFlagsTheKernelAccepts() throws {
-            let ring = try Ring(counters: WorkerCounters())
+            let ring = try Ring(counters: RingCounters())
             defer { ring.close() }
             let deferred = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN
             let cooperative = IORING_SETUP_COOP_TASKRUN
@@ -85,7 +85,7 @@ extension SpindleTests {
             let count = 20_000
             let outcome = try await bounded(60, "20,000 NOPs through one ring") {
                 await onOwnThread { () -> String in
-                    let counters = WorkerCounters()
+                    let counters = RingCounters()
                     let ring: Ring
                     do { ring = try Ring(counters: counters) } catch { return "no ring: \(error)" }
                     defer { ring.close() }
@@ -188,7 +188,7 @@ extension SpindleTests {
                     defer { buffer.deallocate() }  // after the close: the read's completion has come
                     for stuck in [false, true] {
                         let ring: Ring
-                        do { ring = try Ring(counters: WorkerCounters()) } catch { return "no ring: \(error)" }
+                        do { ring = try Ring(counters: RingCounters()) } catch { return "no ring: \(error)" }
                         let reads = (0..<3).map { _ in RecordingSink() }
                         for sink in reads {
                             _ = IOSubmission.startMultishot(on: ring, sink: sink) { sqe in

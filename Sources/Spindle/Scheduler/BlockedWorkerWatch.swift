@@ -54,7 +54,9 @@ final class BlockedWorkerWatch: @unchecked Sendable {
 
     private let threshold: UInt64
     private let logger: Logger
-    unowned(unsafe) private let runtime: Runtime
+    unowned(unsafe) private let shared: RuntimeShared
+    /// For the names of spawned tasks in reports.
+    private let registry: TaskRegistry
     /// Set by `stop`. Release there, acquire in the watch loop: nothing to publish but the flag.
     private let stopping = Atomic<Bool>(false)
     /// The watch's eventfd: `stop()` and every `wake()` of an adopted ring write it to end the
@@ -63,8 +65,9 @@ final class BlockedWorkerWatch: @unchecked Sendable {
     private var thread: OSThread?
     let reports = Atomic<UInt64>(0)
 
-    init(runtime: Runtime, threshold: Duration, logger: Logger) {
-        self.runtime = runtime
+    init(shared: RuntimeShared, registry: TaskRegistry, threshold: Duration, logger: Logger) {
+        self.shared = shared
+        self.registry = registry
         self.threshold = max(threshold.clampedNanoseconds, 1_000_000)
         self.logger = logger
     }
@@ -113,7 +116,7 @@ final class BlockedWorkerWatch: @unchecked Sendable {
     }
 
     private func watch() {
-        let workers = runtime.workers
+        let workers = shared.workers
         let scratch = LocalQueue()
         let start = monotonicNanos()
         var lastJobs = [UInt64](repeating: 0, count: workers.count)
@@ -138,7 +141,7 @@ final class BlockedWorkerWatch: @unchecked Sendable {
                     // Only if the value is still the one read: a newer deferral is the owner's.
                     if deferred != 0 && now &- deferred >= 1_000_000,
                        worker.deferredWakeSince.compareExchange(expected: deferred, desired: 0, ordering: .relaxed).exchanged {
-                        runtime.notifyParked(from: nil)
+                        shared.notifyParked(from: nil)
                     }
                     let jobs = worker.counters.jobsRun.load(ordering: .relaxed)
                     let running = worker.publishedJob.load(ordering: .relaxed)
@@ -153,7 +156,7 @@ final class BlockedWorkerWatch: @unchecked Sendable {
                     guard stuckFor >= threshold else { continue }
                     // With one worker there is nobody to hand the work to: it stays where it is.
                     let moved = workers.count > 1 ? worker.handOff(using: scratch) : 0
-                    if moved > 0 { runtime.notifyParked(from: nil) }
+                    if moved > 0 { shared.notifyParked(from: nil) }
                     let adopts = workers.count > 1 && worker.ring.isAdoptable
                     if adopts && adopted[index] == nil {
                         adopted[index] = Adoption(worker: worker, jobsRun: jobs, job: running)
@@ -162,7 +165,7 @@ final class BlockedWorkerWatch: @unchecked Sendable {
                     if reportedJobs[index] != jobs {
                         reportedJobs[index] = jobs
                         reports.add(1, ordering: .relaxed)
-                        let name = runtime.registry.name(ofTask: running) ?? "an unnamed task"
+                        let name = registry.name(ofTask: running) ?? "an unnamed task"
                         let consequence = workers.count > 1
                             ? "handed \(moved) queued jobs and timers to other workers\(adopts ? " and reaps its ring for them" : "")"
                             : "the runtime's only worker, so \(worker.queuedJobCount) queued jobs wait for it"

@@ -10,7 +10,7 @@ extension Runtime {
     /// The runtime whose worker thread the caller is on, or nil on any other thread.
     public static var current: Runtime? {
         guard let raw = spindle_current_worker() else { return nil }
-        return Unmanaged<Worker>.fromOpaque(raw).takeUnretainedValue().runtime
+        return Unmanaged<Worker>.fromOpaque(raw).takeUnretainedValue().shared.runtime
     }
 
     /// The index of the worker the caller runs on, or nil off the workers.
@@ -22,16 +22,16 @@ extension Runtime {
     /// Whether the caller is running on one of this runtime's workers.
     public var isCurrent: Bool {
         guard let raw = spindle_current_worker() else { return false }
-        return Unmanaged<Worker>.fromOpaque(raw).takeUnretainedValue().runtime === self
+        return Unmanaged<Worker>.fromOpaque(raw).takeUnretainedValue().shared === shared
     }
 
     /// A snapshot of the runtime's counters.
     public func metrics() -> RuntimeMetrics {
         RuntimeMetrics(
-            workers: workers.map(\.counters.snapshot),
-            injectorDepth: injector.count + remoteQueue.count,
-            foreignWakeups: foreignWakeups.load(ordering: .relaxed),
-            remoteEnqueues: remoteEnqueues.load(ordering: .relaxed),
+            workers: shared.workers.map(\.counters.snapshot),
+            injectorDepth: shared.injector.count + shared.remoteQueue.count,
+            foreignWakeups: shared.foreignWakeups.load(ordering: .relaxed),
+            remoteEnqueues: shared.remoteEnqueues.load(ordering: .relaxed),
             liveSpawnedTasks: registry.liveCount,
             blockedWorkerReports: watch?.reports.load(ordering: .relaxed) ?? 0)
     }
@@ -137,9 +137,7 @@ extension Runtime {
 
     /// Returns true for the one caller that moves the runtime out of `running`.
     private func beginShutdown() -> Bool {
-        guard state.compareExchange(
-            expected: Self.running, desired: Self.shuttingDown, ordering: .sequentiallyConsistent
-        ).exchanged else { return false }
+        guard shared.lifecycle.beginShutdown() == .begin else { return false }
         for task in registry.close() { task.cancel() }
         return true
     }
@@ -147,8 +145,8 @@ extension Runtime {
     private func stopWorkers(abandoned: Int, pool: BlockingPoolShutdownReport) -> ShutdownReport {
         watch?.stop()  // first: it may be reaping a ring, which must not close under it
         let stopStart = monotonicNanos()
-        state.store(Self.stopping, ordering: .sequentiallyConsistent)
-        for worker in workers { worker.ring.wake() }
+        shared.lifecycle.requestStop()
+        for worker in shared.workers { worker.ring.wake() }
         var stuck = 0
         if isCurrent {
             // We are on a worker: it cannot join itself. The threads exit on their own.
@@ -156,7 +154,7 @@ extension Runtime {
         } else {
             // A worker stuck inside a job that does not return is left behind (never hang);
             // the others are joined (Worker.swift, "Stopping", for the budgets).
-            for (thread, finished) in zip(threads, Worker.awaitStop(of: workers, since: stopStart)) {
+            for (thread, finished) in zip(threads, Worker.awaitStop(of: shared.workers, since: stopStart)) {
                 if finished {
                     thread.join()
                 } else {

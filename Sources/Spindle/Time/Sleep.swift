@@ -69,7 +69,7 @@ enum TimerHost {
     /// The runtime or loop whose thread this is.
     var owner: any TimerScheduler {
         switch self {
-        case .worker(let worker): return worker._withUnsafeGuaranteedRef { $0.runtime }
+        case .worker(let worker): return worker._withUnsafeGuaranteedRef { $0.shared }
         case .loop(let loop): return loop.takeUnretainedValue()
         }
     }
@@ -79,7 +79,7 @@ enum TimerHost {
     func schedule(_ action: TimerAction, deadline: UInt64) {
         switch self {
         case .worker(let worker):
-            worker._withUnsafeGuaranteedRef { $0.runtime.scheduleTimer(action, deadline: deadline) }
+            worker._withUnsafeGuaranteedRef { $0.shared.scheduleTimer(action, deadline: deadline) }
         case .loop(let loop):
             loop._withUnsafeGuaranteedRef { $0.scheduleTimer(action, deadline: deadline) }
         }
