@@ -19,14 +19,7 @@
 // The loop is a `SerialExecutor` (it can back actors and be the main executor) and a
 // `TaskExecutor` (task executor preference), with the same surface as `Runtime`.
 //
-// Shutdown waits for the spawned tasks while the loop keeps turning (TaskRegistry's drain
-// suspends its caller; it never blocks the thread, which may be the loop's own), then stops a
-// loop on its own thread. A loop that `runBlocking` runs on its caller's thread is stopped by
-// `runBlocking` alone, when the operation has returned: a shutdown during the run only
-// refuses new work and settles the spawned tasks, so the operation can go on awaiting on its
-// loop afterwards (stopping under it left the operation's next job nowhere to run). Every
-// wait of a shutdown that has this thread turn the loop meanwhile parks no later than the
-// grace period's end.
+// Its lifecycle is EventLoop+Lifecycle.swift; its timers EventLoop+Timers.swift.
 
 import CSpindle
 import Glibc
@@ -45,38 +38,37 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
     // runs the loop; the rest are immutable, Sendable or atomic.
 
     // Loop thread only.
-    private var runQueue = JobDeque(capacity: 1024)
+    var runQueue = JobDeque(capacity: 1024)
     /// The priority lane: tasks resumed by due timers, and jobs from the inbox. They take
     /// turns with the run queue (3 to 1) rather than wait behind it, so a sleep's lateness or a
     /// foreign resumption's delay is not the length of whatever backlog the loop holds (W7
     /// spawns 100,000 tasks in one job, and a wake-up queued behind them waited for all of them).
-    private var resumed = JobDeque(capacity: 64)
-    private var firingTimers = false
-    private var timers = TimerWheel()
-    private var ring: Ring!
+    var resumed = JobDeque(capacity: 64)
+    var firingTimers = false
+    var timers = TimerWheel()
+    var ring: Ring!
 
     private let inbox = Lock(JobDeque(capacity: 256))
     /// Inbox length, written inside its lock (sequentially consistent; see the file comment).
     private let inboxCount = Atomic<Int>(0)
     /// Timers set from other threads (and while stopping), fired by the loop.
-    private let remoteTimers = SharedTimerWheel()
+    let remoteTimers = SharedTimerWheel()
     /// True while the loop is parked or about to park.
-    private let parked = Atomic<Bool>(false)
-    private let stopRequested = Atomic<Bool>(false)
-    private let finished = Gate()
-    /// Set (sequentially consistent) when the loop has stopped for good, before it drains the
-    /// inbox one last time; an enqueuer pushes and then checks it, so no job is stranded.
-    private let exited = Atomic<Bool>(false)
-    private var thread: OSThread?
+    let parked = Atomic<Bool>(false)
+    let finished = Gate()
+    /// Shutdown begun, stop requested, stopped (Core/Lifecycle.swift). The loop is marked
+    /// stopped before it drains the inbox one last time; an enqueuer pushes and then checks
+    /// it (both sequentially consistent), so no job is stranded.
+    let lifecycle = Lifecycle()
+    var thread: OSThread?
     let registry = TaskRegistry()
-    private let shuttingDown = Atomic<Bool>(false)
     /// The first shutdown's report, set when it is done (later calls return it).
-    private let shutdownReport = Lock<ShutdownReport?>(nil)
-    private let shutdownDone = Gate()
+    let shutdownReport = Lock<ShutdownReport?>(nil)
+    let shutdownDone = Gate()
     /// A loop that `runBlocking` runs on its caller's thread: it turns until the operation
     /// returns, and `runBlocking` stops it then; `shutdown` does not (see `runBlocking`).
-    private let stoppedByRunBlocking: Bool
-    private let counters = WorkerCounters()
+    let stoppedByRunBlocking: Bool
+    let counters = WorkerCounters()
     /// The pool ``toThread(_:)`` uses on this loop (threads named `spindle-blk-<n>`, started on
     /// demand). Shutdown of the loop shuts it down after the spawned tasks' grace period.
     public let blockingPool = BlockingPool(validated: "spindle-blk")
@@ -134,7 +126,7 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
     }
 
     /// Whether shutdown has begun (spawn now fails).
-    public var isShutDown: Bool { shuttingDown.load(ordering: .sequentiallyConsistent) }
+    public var isShutDown: Bool { lifecycle.isShutDown }
 
     /// A snapshot of the loop's counters (the same shape as one runtime worker's).
     public func metrics() -> WorkerMetrics { counters.snapshot }
@@ -144,7 +136,7 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
     /// Schedules a job. Called by Swift concurrency; not meant to be called directly.
     public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
-        if inEventLoop && !stopRequested.load(ordering: .relaxed) {
+        if inEventLoop && !lifecycle.isStopping {
             if firingTimers {
                 resumed.append(job)
                 return
@@ -157,7 +149,7 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
     }
 
     private func enqueueRemote(_ job: UnownedJob) {
-        if exited.load(ordering: .sequentiallyConsistent) {
+        if lifecycle.isStopped {
             Afterlife.adopt([job], from: self)
             return
         }
@@ -166,7 +158,7 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
             inboxCount.store(inbox.count, ordering: .sequentiallyConsistent)
         }
         wakeIfParked()
-        if exited.load(ordering: .sequentiallyConsistent) { Afterlife.adopt(takeInbox(), from: self) }
+        if lifecycle.isStopped { Afterlife.adopt(takeInbox(), from: self) }
     }
 
     private func wakeIfParked() {
@@ -244,15 +236,15 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
             // Submit what the turn prepared and take what completed (resumed tasks join the
             // run queue), once per turn.
             ring.flush()
-            if stopRequested.load(ordering: .sequentiallyConsistent) && runQueue.isEmpty && resumed.isEmpty { break }
+            if lifecycle.state.isStopping && runQueue.isEmpty && resumed.isEmpty { break }
             if runQueue.isEmpty && resumed.isEmpty {
                 // The jobs just run may have satisfied the condition: check before sleeping.
                 if condition() { break }
                 park(deadline: deadline)
             }
         }
-        if stopRequested.load(ordering: .sequentiallyConsistent) {
-            exited.store(true, ordering: .sequentiallyConsistent)
+        if lifecycle.state.isStopping {
+            lifecycle.markStopped()
             var leftovers: [UnownedJob] = []
             while let job = resumed.popFirst() { leftovers.append(job) }
             while let job = runQueue.popFirst() { leftovers.append(job) }
@@ -272,7 +264,7 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
         counters.injectorPulls.bump()
     }
 
-    private func takeInbox() -> [UnownedJob] {
+    func takeInbox() -> [UnownedJob] {
         inbox.withLock { inbox in
             var jobs: [UnownedJob] = []
             while let job = inbox.popFirst() { jobs.append(job) }
@@ -284,32 +276,11 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
     static let maintenanceInterval: UInt32 = 61
     static let maxResumedStreak = 3
 
-    /// Fires due timers in place (TimerAction.swift); the tasks they resume join `resumed`.
-    private func fireTimers() {
-        firingTimers = true
-        defer { firingTimers = false }
-        var now: UInt64 = 0
-        if !timers.isEmpty {
-            now = monotonicNanos()
-            while let action = timers.popDue(now: now) {
-                action.fire()  // resumes its task into `resumed`
-                counters.timersFired.bump()
-                counters.jobsRun.bump()
-            }
-            counters.timersPending.store(UInt64(timers.count), ordering: .relaxed)
-        }
-        if remoteTimers.deadline != .max {
-            let due = remoteTimers.popDue(now: now == 0 ? monotonicNanos() : now)
-            for action in due { action.fire() }
-            counters.timersFired.bump(by: UInt64(due.count))
-            counters.jobsRun.bump(by: UInt64(due.count))
-        }
-    }
 
     private func park(deadline: UInt64) {
         parked.store(true, ordering: .sequentiallyConsistent)
         if inboxCount.load(ordering: .sequentiallyConsistent) > 0
-            || stopRequested.load(ordering: .sequentiallyConsistent) {
+            || lifecycle.state.isStopping {
             parked.store(false, ordering: .sequentiallyConsistent)
             return
         }
@@ -324,213 +295,8 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
 
     /// Asks the loop to stop after the jobs it holds; wakes it if parked.
     func requestStop() {
-        stopRequested.store(true, ordering: .sequentiallyConsistent)
+        lifecycle.requestStop()
         if inEventLoop { return }
         ring.wake()
     }
-
-    // MARK: Timers
-
-    /// Sets a timer: on the loop's own wheel from its thread, else on the shared one.
-    func scheduleTimer(_ action: TimerAction, deadline: UInt64) {
-        if inEventLoop && !stopRequested.load(ordering: .relaxed) {
-            timers.insert(action, deadline: deadline)
-            counters.timersPending.store(UInt64(timers.count), ordering: .relaxed)
-            return
-        }
-        if exited.load(ordering: .sequentiallyConsistent) {
-            Afterlife.adopt([], timers: [(action, deadline)], from: self)
-            return
-        }
-        remoteTimers.insert(action, deadline: deadline)
-        if exited.load(ordering: .sequentiallyConsistent) {
-            // The loop exited meanwhile and its last drain may have missed this timer.
-            Afterlife.adopt([], timers: remoteTimers.removeAll(), from: self)
-            return
-        }
-        // The loop must recompute its park timeout.
-        parked.store(false, ordering: .sequentiallyConsistent)
-        ring.wake()
-    }
-
 }
-
-extension EventLoop {
-    // MARK: Spawning, run, shutdown
-
-    /// Starts a task on this loop. Shutdown cancels it if it is still running.
-    ///
-    /// - Throws: ``SpindleError/shutDown`` once shutdown has begun.
-    @discardableResult
-    public func spawn<Success: Sendable>(
-        name: String? = nil,
-        priority: TaskPriority? = nil,
-        _ operation: sending @escaping () async -> Success
-    ) throws(SpindleError) -> Task<Success, Never> {
-        try registry.spawn(on: self, name: name, priority: priority, operation)
-    }
-
-    /// Starts a throwing task on this loop. Shutdown cancels it if it is still running.
-    ///
-    /// - Throws: ``SpindleError/shutDown`` once shutdown has begun.
-    @discardableResult
-    public func spawn<Success: Sendable>(
-        name: String? = nil,
-        priority: TaskPriority? = nil,
-        _ operation: sending @escaping () async throws -> Success
-    ) throws(SpindleError) -> Task<Success, any Error> {
-        try registry.spawn(on: self, name: name, priority: priority, operation)
-    }
-
-    /// Starts a loop on a new thread, runs `operation` on it, then shuts the loop down
-    /// (cancelling spawned tasks still running, waiting up to `gracePeriod`).
-    ///
-    /// - Throws: ``SpindleError/nestedRun`` on a thread of a running Spindle runtime or loop.
-    public static func run<Success: Sendable>(
-        gracePeriod: Duration = .seconds(10),
-        _ operation: sending @escaping () async throws -> Success
-    ) async throws -> Success {
-        if ExecutorContext.isOnSpindleThread { throw SpindleError.nestedRun }
-        return try await runThenShutDown(
-            on: try EventLoop(),
-            shutdown: { await $0.shutdown(gracePeriod: gracePeriod) },
-            operation)
-    }
-
-    /// Runs a loop on the calling thread until `operation` and the shutdown that follows it
-    /// are done (asyncio.run exactly: the caller's thread becomes the loop). When `operation`
-    /// returns, the spawned tasks still running are cancelled and given up to `gracePeriod` to
-    /// finish; those that have not by then are left to finish on Swift's global executor, and
-    /// counted in the report a later ``shutdown(gracePeriod:)`` on this loop returns.
-    ///
-    /// A ``shutdown(gracePeriod:)`` during the run (called by `operation`, by a spawned task
-    /// or from another thread) does what it does on any loop, except stop it: new spawns and
-    /// blocking jobs are refused, the spawned tasks are cancelled and awaited. The loop keeps
-    /// turning on this thread until `operation` returns, as asyncio.run's loop runs until its
-    /// main coroutine ends, so `operation` may still await timers, I/O and its own tasks.
-    ///
-    /// - Throws: ``SpindleError/nestedRun`` on a thread of a running Spindle runtime or loop;
-    ///   otherwise what `operation` threw.
-    public static func runBlocking<Success: Sendable>(
-        gracePeriod: Duration = .seconds(10),
-        _ operation: sending @escaping () async throws -> Success
-    ) throws -> Success {
-        if ExecutorContext.isOnSpindleThread { throw SpindleError.nestedRun }
-        let loop = try EventLoop(onCurrentThread: (), stoppedByRunBlocking: true)
-        let outcome = ResultBox<Success>()
-        Task(executorPreference: loop) { await outcome.capture(operation) }
-        loop.runLoop { outcome.isSet }
-        loop.endRunBlocking(gracePeriod: gracePeriod)
-        // Set by now, unless something called `stop()` (MainExecutor) on this loop: then the
-        // operation goes on on Swift's global executor, and this waits for it.
-        return try outcome.get()
-    }
-
-    /// The end of ``runBlocking(gracePeriod:_:)``, on the loop's thread: shuts the loop down
-    /// (or, if a shutdown began during the run, turns until it is done), then stops it, runs
-    /// the last turn and closes the ring.
-    private func endRunBlocking(gracePeriod: Duration) {
-        if beginShutdown() {
-            // The same steps as `shutdown`, with this thread turning the loop meanwhile.
-            let deadline = monotonicDeadline(after: gracePeriod)
-            runLoop(until: { registry.liveCount == 0 }, deadline: deadline)
-            // Running pool jobs do not need the loop; their completions queue up for the last turn.
-            let pool = blockingPool.shutdownBlocking(gracePeriod: .nanoseconds(remaining(until: deadline)))
-            record(ShutdownReport(
-                abandonedTasks: registry.liveCount, stuckWorkers: 0, abandonedBlockingJobs: pool.abandonedJobs))
-        } else {
-            // Its drain may wait for tasks on this loop; `record` wakes the loop when it is done.
-            runLoop { shutdownReport.withLock { $0 != nil } }
-        }
-        requestStop()
-        runLoop()
-        ring.close()
-        finished.open()
-    }
-
-    /// Stops the loop: refuses new spawns, cancels the spawned tasks still running, waits up
-    /// to `gracePeriod` for them (and for the blocking pool's running jobs), then stops the
-    /// thread and closes the ring. Calling it again, or concurrently, returns the first call's
-    /// report once that call is done.
-    ///
-    /// Safe to call from a task on this loop. Called from a spawned task, or from a task that
-    /// one started (a child in its task group, or a `Task {}` it created: they share its
-    /// task-local values), it cancels that spawned task with the others but neither waits for
-    /// it (it cannot finish before this call returns) nor counts it as abandoned. The wait
-    /// suspends the caller, not the loop, so the loop's other tasks keep running meanwhile,
-    /// and it ends as soon as the last of them finishes. The thread stops once the caller
-    /// suspends or finishes; what it does after that runs on Swift's global executor.
-    ///
-    /// On a loop that ``runBlocking(gracePeriod:_:)`` runs, the loop goes on turning until the
-    /// run's operation returns.
-    @discardableResult
-    public func shutdown(gracePeriod: Duration = .seconds(10)) async -> ShutdownReport {
-        guard beginShutdown() else {
-            if !inEventLoop { shutdownDone.wait() }
-            return shutdownReport.withLock { $0 } ?? ShutdownReport(abandonedTasks: 0, stuckWorkers: 0)
-        }
-        let deadline = monotonicDeadline(after: gracePeriod)
-        let spared = registry.callersTask
-        await registry.drain(until: deadline, sparing: spared, on: self)
-        let pool = await shutDownBlockingPool(blockingPool, until: deadline)
-        let abandoned = registry.liveCount(sparing: spared)
-        var stuck = 0
-        if !stoppedByRunBlocking {
-            requestStop()
-            if inEventLoop || thread == nil {
-                // It cannot join its own thread, which exits once the caller suspends; a loop
-                // on a caller's thread (the main executor's) returns from its `run` instead.
-                if let thread { pthread_detach(thread.handle) }
-            } else if finished.wait(deadline: monotonicNanos() &+ 1_000_000_000) {
-                thread?.join()
-            } else {
-                stuck = 1
-                if let thread { pthread_detach(thread.handle) }
-            }
-        }
-        return record(ShutdownReport(
-            abandonedTasks: abandoned, stuckWorkers: stuck, abandonedBlockingJobs: pool.abandonedJobs))
-    }
-
-    /// Stores the shutdown's report and lets waiting callers go. A `runBlocking` loop may be
-    /// parked waiting for this (`endRunBlocking`): wake it.
-    @discardableResult
-    private func record(_ report: ShutdownReport) -> ShutdownReport {
-        shutdownReport.withLock { $0 = report }
-        shutdownDone.open()
-        if stoppedByRunBlocking && !inEventLoop { ring.wake() }
-        return report
-    }
-
-    private func beginShutdown() -> Bool {
-        guard !shuttingDown.exchange(true, ordering: .sequentiallyConsistent) else { return false }
-        for task in registry.close() { task.cancel() }
-        return true
-    }
-}
-
-// MARK: Delayed jobs
-
-@_spi(ExperimentalScheduling)
-extension EventLoop: SchedulingExecutor {
-    /// Runs `job` at `instant` on `clock` (Swift calls this for `Task.sleep` on this loop).
-    public func enqueue<C: Clock>(
-        _ job: consuming ExecutorJob, at instant: C.Instant, tolerance: C.Duration?, clock: C
-    ) {
-        enqueue(job, after: clock.now.duration(to: instant), tolerance: tolerance, clock: clock)
-    }
-
-    /// Runs `job` after `delay` on `clock`.
-    public func enqueue<C: Clock>(
-        _ job: consuming ExecutorJob, after delay: C.Duration, tolerance: C.Duration?, clock: C
-    ) {
-        let job = UnownedJob(job)
-        guard let duration = delay as? Duration else {
-            enqueue(ExecutorJob(job))
-            return
-        }
-        scheduleTimer(.job(job), deadline: monotonicDeadline(after: duration))
-    }
-}
-
-extension EventLoop: TimerScheduler {}

@@ -175,31 +175,3 @@ extension Runtime {
         return shutdownReport.withLock { $0 } ?? ShutdownReport(abandonedTasks: 0, stuckWorkers: 0)
     }
 }
-
-// MARK: Delayed jobs
-
-@_spi(ExperimentalScheduling)
-extension Runtime: SchedulingExecutor {
-    /// Runs `job` at `instant` on `clock`. Swift calls this for `Task.sleep` in tasks that run
-    /// on this runtime. The deadline is never early; it is late by at most the job in progress
-    /// on the worker that holds the timer.
-    public func enqueue<C: Clock>(
-        _ job: consuming ExecutorJob, at instant: C.Instant, tolerance: C.Duration?, clock: C
-    ) {
-        enqueue(job, after: clock.now.duration(to: instant), tolerance: tolerance, clock: clock)
-    }
-
-    /// Runs `job` after `delay` on `clock`.
-    public func enqueue<C: Clock>(
-        _ job: consuming ExecutorJob, after delay: C.Duration, tolerance: C.Duration?, clock: C
-    ) {
-        let job = UnownedJob(job)
-        guard let duration = delay as? Duration else {
-            // A clock whose durations are not `Duration` cannot be mapped to our deadlines;
-            // run the job now rather than never (no such clock ships with Swift).
-            enqueue(ExecutorJob(job))
-            return
-        }
-        scheduleTimer(.job(job), deadline: monotonicDeadline(after: duration))
-    }
-}

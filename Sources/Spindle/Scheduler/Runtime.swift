@@ -166,3 +166,22 @@ extension Runtime: TimerScheduler {
         shared.scheduleTimer(action, deadline: deadline)
     }
 }
+
+@_spi(ExperimentalScheduling)
+extension Runtime: SchedulingExecutor {
+    /// Runs `job` at `instant` on `clock`. Swift calls this for `Task.sleep` in tasks that run
+    /// on this runtime. The deadline is never early; it is late by at most the job in progress
+    /// on the worker that holds the timer.
+    public func enqueue<C: Clock>(
+        _ job: consuming ExecutorJob, at instant: C.Instant, tolerance: C.Duration?, clock: C
+    ) {
+        enqueueDelayed(job, after: clock.now.duration(to: instant))
+    }
+
+    /// Runs `job` after `delay` on `clock`.
+    public func enqueue<C: Clock>(
+        _ job: consuming ExecutorJob, after delay: C.Duration, tolerance: C.Duration?, clock: C
+    ) {
+        enqueueDelayed(job, after: delay)
+    }
+}
