@@ -4,7 +4,7 @@
 // so does whoever awaits it. So a stopped runtime or loop hands every job it still holds, and
 // every job that still reaches it (a continuation resumed late by some other thread), to Swift's
 // global executor. For a runtime that includes what its stopping workers refuse: a worker runs
-// jobs for at most its stop drain after the stop (Worker.swift, "Stopping"), then hands what it
+// jobs for at most its stop drain after the stop (Scheduler/Worker+Stopping.swift), then hands what it
 // holds here, and jobs enqueued after that wait in the runtime's queues until the last worker
 // has left and hands them here too (or come here directly once the runtime is stopped). A task
 // that ignores cancellation and never ends therefore goes on running on Swift's threads, not on

@@ -14,12 +14,12 @@
 // A cancel can name a slot that is reserved but not yet submitted: the task was cancelled
 // between reserving the slot and attaching its request, and the ring drained the request before
 // the attach (the blocked-worker watch drains a stuck worker's inbox while that worker's job may
-// still be submitting, see Ring.swift). `noteCancel` then marks the slot, and `attach` refuses
+// still be submitting, see Ring+Adoption.swift). `noteCancel` then marks the slot, and `attach` refuses
 // it: the request is never submitted and the caller resumes with -ECANCELED, as if the kernel
 // had cancelled it. So no cancellation is lost, whichever comes first.
 //
 // No locks, no atomics: the table belongs to whichever thread holds its ring's token (the ring's
-// owner, or the watch while the owner is stuck; Ring.swift). The slot array grows on demand and
+// owner, or the watch while the owner is stuck; Ring+Token.swift). The slot array grows on demand and
 // freed slots are reused last-in first-out (so the hot ones stay in cache).
 
 import CSpindle

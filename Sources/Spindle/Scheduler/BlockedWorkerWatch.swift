@@ -11,7 +11,7 @@
 //
 // Handing off the queues is not enough for I/O: the requests of every connection the stuck
 // worker served sit in its ring, and only a reaper can turn their completions into
-// resumptions. So the watch also *adopts* the ring (Ring.swift, "Who touches the ring"): while
+// resumptions. So the watch also *adopts* the ring (Reactor/Ring+Token.swift, "Who touches the ring", and Ring+Adoption.swift): while
 // the worker stays inside that same job, the watch polls the ring's descriptor (readable when
 // completions wait in its CQ) beside its own doorbell eventfd, and reaps whenever it wakes,
 // through `Ring.reapAsAdopter`, which takes the ring's token only if the owner does not hold it.

@@ -1,5 +1,7 @@
-// The global injection queue: jobs enqueued from threads that are not workers of this runtime,
-// and the overflow of full local queues.
+// A global queue of jobs behind a lock. A runtime has two (RuntimeShared.swift): the injector,
+// which holds the overflow and the spill of full local queues (Worker+Placement.swift) and what
+// the blocked-worker watch hands off, and the remote queue, for jobs enqueued from threads that
+// are not workers of this runtime.
 //
 // A mutex-protected FIFO ring with an atomic length beside it, so the common checks ("is there
 // anything?") never take the lock. Batches go in and out under one lock acquisition. Tokio and

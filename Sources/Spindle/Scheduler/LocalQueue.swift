@@ -3,7 +3,7 @@
 //
 // Shape (the one Tokio and Go converged on): a fixed ring of 256 job pointers. The owner pushes
 // at the tail and pops at the head, so local order is FIFO, which keeps task-group children
-// finishing roughly in creation order (see design.md, "Hazards found by measurement"). Thieves
+// finishing roughly in creation order (docs/architecture.md, "Departures from the first design", 1). Thieves
 // take half of the queue from the head.
 //
 // The head is one 64-bit atomic packing two 32-bit indices, `steal` (high) and `real` (low).
@@ -26,7 +26,7 @@
 // Rejected: a Chase–Lev deque (LIFO for the owner, growable): LIFO order breaks the task-group
 // ordering above, and growth needs epoch reclamation. A full queue either moves its oldest half
 // to the injector (Tokio's overflow) or makes its worker spill new jobs to the injector's tail;
-// Worker.swift says which, and why both are needed.
+// Worker+Placement.swift says which, and why both are needed.
 
 import Synchronization
 
@@ -73,7 +73,7 @@ final class LocalQueue: @unchecked Sendable {
     var isEmpty: Bool { count == 0 }
 
     /// Owner only. Appends `job`, or returns false when the ring is full (the worker then
-    /// spills to the injector; see Worker.swift).
+    /// spills to the injector; see Worker+Placement.swift).
     @inline(__always)
     func tryPush(_ job: UnownedJob) -> Bool {
         // Acquire: a thief's release of `steal` must be visible before we reuse its slots.

@@ -153,7 +153,7 @@ extension Runtime {
             for thread in threads { pthread_detach(thread.handle) }
         } else {
             // A worker stuck inside a job that does not return is left behind (never hang);
-            // the others are joined (Worker.swift, "Stopping", for the budgets).
+            // the others are joined (Worker+Stopping.swift, for the budgets).
             for (thread, finished) in zip(threads, Worker.awaitStop(of: shared.workers, since: stopStart)) {
                 if finished {
                     thread.join()

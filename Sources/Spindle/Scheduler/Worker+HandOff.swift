@@ -7,7 +7,7 @@ extension Worker {
     /// Watch thread only, while this worker is stuck inside one job: moves its LIFO slot and
     /// queued jobs to the injector (oldest first) and its timers to the runtime's shared heap,
     /// so other workers run them. (Its ring's completions are reaped separately, by the watch
-    /// as the ring's adopter: Ring.swift, BlockedWorkerWatch.swift.) `scratch` is a queue owned
+    /// as the ring's adopter: Ring+Adoption.swift, BlockedWorkerWatch.swift.) `scratch` is a queue owned
     /// by the watch thread. Returns the number of jobs moved. Safe against the owner waking up
     /// meanwhile: every step is a steal or an exchange the owner's own operations are built to
     /// race with.

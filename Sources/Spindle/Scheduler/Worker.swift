@@ -43,7 +43,7 @@ final class Worker: @unchecked Sendable {
     let counters = WorkerCounters()
     /// Created on the worker's thread; set before the start gate opens and never changed
     /// afterwards, so other threads may call `ring.wake()` once start-up is done. Adoptable
-    /// (Ring.swift) when the runtime has a blocked-worker watch and more than one worker.
+    /// (Ring+Adoption.swift) when the runtime has a blocked-worker watch and more than one worker.
     private(set) var ring: Ring!
 
     /// The LIFO slot, as a job pointer (0 when empty). The owner fills and empties it; the

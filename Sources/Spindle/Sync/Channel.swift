@@ -1,12 +1,13 @@
 // A bounded, multi-producer multi-consumer channel for tasks (Tokio's `mpsc`/`async_channel`,
 // Go's buffered channel).
 //
-// One lock guards a ring buffer of elements and two FIFO queues of suspended tasks (senders
-// waiting for room, receivers waiting for an element). Every operation first tries to complete
-// without suspending; only when it must wait does it register a continuation, re-checking the
-// state under the lock so that nothing can slip between the check and the registration. A
-// continuation is always resumed after the lock is released, so the woken task can run at once
-// (on a Spindle worker it goes to the LIFO slot, which is what makes a ping-pong cheap).
+// One lock guards the state (ChannelStateMachine.swift: a ring buffer of elements and two FIFO
+// queues of suspended tasks, and every decision). Every operation first tries to complete
+// without suspending; only when it must wait does it register a continuation, the state
+// machine deciding again under the lock so that nothing can slip between the check and the
+// registration. A continuation is always resumed after the lock is released, so the woken task
+// can run at once (on a Spindle worker it goes to the LIFO slot, which is what makes a
+// ping-pong cheap).
 //
 // Why not AsyncChannel (swift-async-algorithms): its per-element cost dominated the ping-pong
 // workload (W3) on every executor: 5.2 µs per round trip on one thread, against 0.9 µs here.
@@ -40,61 +41,11 @@ public struct ChannelClosedError: Error, Equatable, Sendable {
 /// ```
 public final class Channel<Element: Sendable>: Sendable, AsyncSequence {
     @usableFromInline
-    struct Sender {
-        @usableFromInline let id: UInt64
-        @usableFromInline let element: Element
-        @usableFromInline let continuation: UnsafeContinuation<Void, any Error>
+    typealias StateMachine = ChannelStateMachine<
+        Element, UnsafeContinuation<Void, any Error>, UnsafeContinuation<Element?, any Error>
+    >
 
-        @inlinable
-        init(id: UInt64, element: Element, continuation: UnsafeContinuation<Void, any Error>) {
-            self.id = id
-            self.element = element
-            self.continuation = continuation
-        }
-    }
-
-    @usableFromInline
-    struct Receiver {
-        @usableFromInline let id: UInt64
-        @usableFromInline let continuation: UnsafeContinuation<Element?, any Error>
-
-        @inlinable
-        init(id: UInt64, continuation: UnsafeContinuation<Element?, any Error>) {
-            self.id = id
-            self.continuation = continuation
-        }
-    }
-
-    @usableFromInline
-    struct State {
-        @usableFromInline var buffer: [Element?]
-        @usableFromInline var head = 0
-        @usableFromInline var count = 0
-        @usableFromInline var senders: [Sender] = []
-        @usableFromInline var receivers: [Receiver] = []
-        @usableFromInline var closed = false
-        @usableFromInline var nextID: UInt64 = 0
-
-        @inlinable
-        init(buffer: [Element?]) { self.buffer = buffer }
-
-        @inlinable
-        mutating func push(_ element: Element) {
-            buffer[(head + count) % buffer.count] = element
-            count += 1
-        }
-
-        @inlinable
-        mutating func pop() -> Element {
-            let element = buffer[head]!
-            buffer[head] = nil
-            head = (head + 1) % buffer.count
-            count -= 1
-            return element
-        }
-    }
-
-    @usableFromInline let state: Lock<State>
+    @usableFromInline let state: Lock<StateMachine>
     /// The most elements the channel holds before `send` waits.
     public let capacity: Int
 
@@ -102,7 +53,7 @@ public final class Channel<Element: Sendable>: Sendable, AsyncSequence {
     @inlinable
     public init(capacity: Int = 1) {
         self.capacity = Swift.max(1, capacity)
-        state = Lock(State(buffer: Array(repeating: nil, count: Swift.max(1, capacity))))
+        state = Lock(StateMachine(capacity: capacity))
     }
 
     /// Sends `element`, waiting while the channel is full.
@@ -112,17 +63,8 @@ public final class Channel<Element: Sendable>: Sendable, AsyncSequence {
     ///   (or already was when it had to wait).
     @inlinable
     public func send(_ element: Element) async throws {
-        let outcome = state.withLock { state -> SendOutcome in
-            if state.closed { return .closed }
-            if !state.receivers.isEmpty { return .handed(state.receivers.removeFirst().continuation) }
-            if state.count < capacity {
-                state.push(element)
-                return .buffered
-            }
-            return .wait
-        }
-        switch outcome {
-        case .handed(let receiver):
+        switch state.withLock({ $0.send(element, registering: nil, isCancelled: false) }) {
+        case .handTo(let receiver):
             receiver.resume(returning: element)
             return
         case .buffered:
@@ -132,26 +74,15 @@ public final class Channel<Element: Sendable>: Sendable, AsyncSequence {
         case .wait, .cancelled:
             break
         }
-        let id = state.withLock { state -> UInt64 in
-            state.nextID &+= 1
-            return state.nextID
-        }
+        let id = state.withLock { $0.makeID() }
         try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
-                // Re-check under the lock: a receiver or close may have come in between.
-                let now = state.withLock { state -> SendOutcome in
-                    if state.closed { return .closed }
-                    if !state.receivers.isEmpty { return .handed(state.receivers.removeFirst().continuation) }
-                    if state.count < capacity {
-                        state.push(element)
-                        return .buffered
-                    }
-                    if Task.isCancelled { return .cancelled }  // see "Cancellation" above
-                    state.senders.append(Sender(id: id, element: element, continuation: continuation))
-                    return .wait
+                // Decide again under the lock: a receiver or close may have come in between.
+                let action = state.withLock {
+                    $0.send(element, registering: (id, continuation), isCancelled: Task.isCancelled)
                 }
-                switch now {
-                case .handed(let receiver):
+                switch action {
+                case .handTo(let receiver):
                     receiver.resume(returning: element)
                     continuation.resume()
                 case .buffered:
@@ -165,11 +96,7 @@ public final class Channel<Element: Sendable>: Sendable, AsyncSequence {
                 }
             }
         } onCancel: {
-            let removed = state.withLock { state -> Sender? in
-                guard let index = state.senders.firstIndex(where: { $0.id == id }) else { return nil }
-                return state.senders.remove(at: index)
-            }
-            removed?.continuation.resume(throwing: CancellationError())
+            state.withLock { $0.cancelSender(id) }?.resume(throwing: CancellationError())
         }
     }
 
@@ -180,36 +107,24 @@ public final class Channel<Element: Sendable>: Sendable, AsyncSequence {
     ///   (or already was when it had to wait).
     @inlinable
     public func receive() async throws -> Element? {
-        let outcome = state.withLock { state -> ReceiveOutcome in
-            if state.count > 0 { return Self.take(&state) }
-            if state.closed { return .closed }
-            return .wait
-        }
-        switch outcome {
+        switch state.withLock({ $0.receive(registering: nil, isCancelled: false) }) {
         case .element(let element, let sender):
-            sender?.continuation.resume()
+            sender?.resume()
             return element
         case .closed:
             return nil
         case .wait, .cancelled:
             break
         }
-        let id = state.withLock { state -> UInt64 in
-            state.nextID &+= 1
-            return state.nextID
-        }
+        let id = state.withLock { $0.makeID() }
         return try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Element?, any Error>) in
-                let now = state.withLock { state -> ReceiveOutcome in
-                    if state.count > 0 { return Self.take(&state) }
-                    if state.closed { return .closed }
-                    if Task.isCancelled { return .cancelled }  // see "Cancellation" above
-                    state.receivers.append(Receiver(id: id, continuation: continuation))
-                    return .wait
+                let action = state.withLock {
+                    $0.receive(registering: (id, continuation), isCancelled: Task.isCancelled)
                 }
-                switch now {
+                switch action {
                 case .element(let element, let sender):
-                    sender?.continuation.resume()
+                    sender?.resume()
                     continuation.resume(returning: element)
                 case .closed:
                     continuation.resume(returning: nil)
@@ -220,61 +135,17 @@ public final class Channel<Element: Sendable>: Sendable, AsyncSequence {
                 }
             }
         } onCancel: {
-            let removed = state.withLock { state -> Receiver? in
-                guard let index = state.receivers.firstIndex(where: { $0.id == id }) else { return nil }
-                return state.receivers.remove(at: index)
-            }
-            removed?.continuation.resume(throwing: CancellationError())
+            state.withLock { $0.cancelReceiver(id) }?.resume(throwing: CancellationError())
         }
-    }
-
-    /// Takes the oldest element and, if a sender waits for room, moves its element in.
-    @inlinable
-    static func take(_ state: inout State) -> ReceiveOutcome {
-        let element = state.pop()
-        var sender: Sender? = nil
-        if !state.senders.isEmpty {
-            let waiting = state.senders.removeFirst()
-            state.push(waiting.element)
-            sender = waiting
-        }
-        return .element(element, sender)
-    }
-
-    @usableFromInline
-    enum SendOutcome {
-        case handed(UnsafeContinuation<Element?, any Error>)
-        case buffered
-        case closed
-        /// The task was cancelled before it could register as a waiter.
-        case cancelled
-        case wait
-    }
-
-    @usableFromInline
-    enum ReceiveOutcome {
-        case element(Element, Sender?)
-        case closed
-        /// The task was cancelled before it could register as a waiter.
-        case cancelled
-        case wait
     }
 
     /// Closes the channel: waiting senders throw ``ChannelClosedError``, receivers drain what
     /// is buffered and then get nil. Closing twice does nothing.
     @inlinable
     public func close() {
-        let (senders, receivers) = state.withLock { state -> ([Sender], [Receiver]) in
-            if state.closed { return ([], []) }
-            state.closed = true
-            defer {
-                state.senders.removeAll()
-                state.receivers.removeAll()
-            }
-            return (state.senders, state.receivers)
-        }
-        for sender in senders { sender.continuation.resume(throwing: ChannelClosedError()) }
-        for receiver in receivers { receiver.continuation.resume(returning: nil) }
+        let (senders, receivers) = state.withLock { $0.close() }
+        for sender in senders { sender.resume(throwing: ChannelClosedError()) }
+        for receiver in receivers { receiver.resume(returning: nil) }
     }
 
     /// Iterates over received elements until the channel is closed and drained.

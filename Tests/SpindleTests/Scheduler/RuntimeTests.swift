@@ -38,7 +38,7 @@ extension SpindleTests {
             #expect(sum == n * (n - 1) / 2)
         }
 
-        /// The task-group hazard of design.md: children must finish roughly in creation order,
+        /// The task-group hazard of docs/architecture.md ("Departures", 1): children must finish roughly in creation order,
         /// or Swift's child-list search makes the group quadratic. 10x the children must cost
         /// about 10x the time, not 100x. Measured in CPU time, not wall time: other processes
         /// on a loaded machine stretch one run's wall time several-fold, but not the CPU its
