@@ -1,4 +1,8 @@
 import Glibc
+import Logging
+import ServiceLifecycle
+import SpindleServiceLifecycle
+import Synchronization
 import Testing
 @testable import Spindle
 
@@ -71,6 +75,32 @@ extension SpindleTests {
             #expect(status == 0, "\(output)")
             #expect(output.contains("drain deadline passed"), "\(output)")
             #expect(output.contains("spindle runtime stopped"), "\(output)")
+        }
+
+        @Test func runtimeServiceStopsWithinItsGracePeriodWhenWorkOutlivesIt() async throws {
+            let runtime = try Runtime(workers: 2)
+            let started = Atomic<Bool>(false)
+            // A blocking job cannot be interrupted: it outlives the 100 ms grace period.
+            try runtime.spawn(name: "stubborn") { () async throws -> Void in
+                try await toThread {
+                    started.store(true, ordering: .releasing)
+                    usleep(3_000_000)
+                }
+            }
+            try await eventually("the blocking job runs") { started.load(ordering: .acquiring) }
+            let group = ServiceGroup(
+                services: [RuntimeService(runtime, gracePeriod: .milliseconds(100))],
+                gracefulShutdownSignals: [], logger: Logger(label: "test"))
+            let clock = ContinuousClock()
+            let elapsed = try await bounded(20, "service group with stubborn work") { () -> Duration in
+                let run = Task { try await group.run() }
+                let start = clock.now
+                await group.triggerGracefulShutdown()
+                try await run.value
+                return clock.now - start
+            }
+            #expect(runtime.isShutDown)
+            #expect(elapsed < .milliseconds(2_500), "\(elapsed)")  // did not wait for the 3 s job
         }
     }
 }
