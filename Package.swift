@@ -10,10 +10,15 @@ let package = Package(
         .executable(name: "spindle-echo", targets: ["spindle-echo"]),
         .executable(name: "spindle-http", targets: ["spindle-http"]),
         .executable(name: "spindle-stress", targets: ["spindle-stress"]),
+        .library(name: "SpindleServiceLifecycle", targets: ["SpindleServiceLifecycle"]),
+        .library(name: "SpindleMetrics", targets: ["SpindleMetrics"]),
+        .executable(name: "spindle-service-example", targets: ["spindle-service-example"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(
@@ -34,7 +39,11 @@ let package = Package(
         ),
         .executableTarget(
             name: "spindle-readme-examples",
-            dependencies: ["Spindle"],
+            dependencies: [
+                "Spindle", "SpindleServiceLifecycle", "SpindleMetrics",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .target(
@@ -57,12 +66,38 @@ let package = Package(
             dependencies: ["Spindle", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
+        .target(
+            name: "SpindleServiceLifecycle",
+            dependencies: [
+                "Spindle",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .target(
+            name: "SpindleMetrics",
+            dependencies: ["Spindle", .product(name: "Metrics", package: "swift-metrics")],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .executableTarget(
+            name: "spindle-service-example",
+            dependencies: [
+                "Spindle", "SpindleServiceLifecycle",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
         .testTarget(
             name: "SpindleTests",
             dependencies: [
                 "Spindle", "spindle-default-executor", "spindle-readme-examples", "spindle-echo", "spindle-http",
                 "spindle-stress",
                 .product(name: "Logging", package: "swift-log"),
+                "SpindleServiceLifecycle", "SpindleMetrics", "spindle-service-example",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),

@@ -94,3 +94,47 @@ let echoedBytes = try await Runtime.run(workers: 2) {
     return echoed
 }
 print("echoed:", String(decoding: echoedBytes, as: UTF8.self))
+
+// README: "ServiceLifecycle: a server, its runtime and its metrics in a ServiceGroup"
+import Logging
+import Metrics
+import ServiceLifecycle
+import SpindleMetrics
+import SpindleServiceLifecycle
+
+/// Runs the exporter until graceful shutdown (then it reports once more and returns).
+struct MetricsService: Service {
+    let exporter: RuntimeMetricsExporter
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await exporter.run() }
+    }
+}
+
+let logger = Logger(label: "echo")
+let serverRuntime = try Runtime()
+let serverListener = try TCPListener.bind(host: "127.0.0.1", port: 0)   // README: port 7000
+let echoServer = TCPServerService(listener: serverListener, on: serverRuntime, drainTimeout: .seconds(10), logger: logger) {
+    connection in
+    while let bytes = try await connection.read() { try await connection.write(bytes) }
+}
+let exporter = try RuntimeMetricsExporter(runtime: serverRuntime, interval: .seconds(10))
+let group = ServiceGroup(
+    services: [
+        RuntimeService(serverRuntime, gracePeriod: .seconds(5), logger: logger),  // first: stops last
+        MetricsService(exporter: exporter),
+        echoServer,
+    ],
+    gracefulShutdownSignals: [.sigterm, .sigint],
+    logger: logger)
+// (Not in the README: a client, then the graceful shutdown SIGTERM would start.)
+let serverPort = try serverListener.localAddress.port
+let client = Task {
+    let stream = try await TCPStream.connect(host: "127.0.0.1", port: serverPort, timeout: .seconds(5))
+    defer { stream.close() }
+    try await stream.write("hi")
+    let echo = try await withTimeout(.seconds(5)) { try await stream.readExactly(2) }
+    await group.triggerGracefulShutdown()
+    return String(decoding: echo, as: UTF8.self)
+}
+try await group.run()
+print("service group echoed: \(try await client.value), runtime shut down: \(serverRuntime.isShutDown)")

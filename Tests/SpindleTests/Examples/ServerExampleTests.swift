@@ -5,8 +5,9 @@ import Testing
 
 /// A running example server (a child process), killed if a test forgets it.
 final class ServerProcess: @unchecked Sendable {
-    // @unchecked Sendable: `pid` and `port` are immutable; `output` is read only by `init`
-    // and `stop`, which a test calls from one task.
+    // @unchecked Sendable: `pid` and `port` are immutable; `output` and `seen` are used only
+    // by `init`, `waitForOutput` and `stop`, which a test calls one after the other from one
+    // task.
     let pid: pid_t
     let port: Int
     private let output: UnsafeMutablePointer<FILE>
@@ -46,9 +47,42 @@ final class ServerProcess: @unchecked Sendable {
         try #require(port > 0, "\(name) did not report a port")
     }
 
-    /// Sends `signal` and returns the exit status and the rest of the output.
-    func stop(signal: Int32 = SIGTERM) -> (status: Int32, output: String) {
-        kill(pid, signal)
+    /// The output `waitForOutput` has read.
+    private var seen = ""
+
+    /// Reads the child's output until a line contains `text`. Bounded: a child that has not
+    /// printed it after `seconds` is killed (which ends the blocked read) and the test fails.
+    /// Returns the lines read.
+    func waitForOutput(containing text: String, seconds: Double = 20) async throws -> String {
+        let output = UncheckedFile(output)
+        let reader = Task {
+            try await toThread { () -> String in
+                var lines = ""
+                var line = [CChar](repeating: 0, count: 1024)
+                while fgets(&line, 1024, output.file) != nil {
+                    lines += String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                    if lines.contains(text) { return lines }
+                }
+                return lines + "(end of output)\n"
+            }
+        }
+        let lines: String
+        do {
+            lines = try await bounded(seconds, "child output containing \(text)") { try await reader.value }
+        } catch {
+            kill(pid, SIGKILL)
+            seen += (try? await reader.value) ?? ""  // the read ends at the child's exit
+            throw error
+        }
+        seen += lines
+        try #require(lines.contains(text), "no \(text) in the child's output:\n\(seen)")
+        return lines
+    }
+
+    /// Sends `signal` (none for nil) and returns the exit status and the output (what
+    /// `waitForOutput` read included).
+    func stop(signal: Int32? = SIGTERM) -> (status: Int32, output: String) {
+        if let signal { kill(pid, signal) }
         // Wait up to 10 s for a clean exit, then kill it: a test must not hang on its child.
         var status: Int32 = 0
         var exited = false
@@ -65,7 +99,7 @@ final class ServerProcess: @unchecked Sendable {
             status = 0x7F00  // reported as exit status 127
         }
         isStopped = true
-        var rest = ""
+        var rest = seen
         var line = [CChar](repeating: 0, count: 1024)
         while fgets(&line, 1024, output) != nil {
             rest += String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
@@ -97,6 +131,12 @@ final class ServerProcess: @unchecked Sendable {
         // whole line, so [11] and [12] here.
         return (Double(fields[11])! + Double(fields[12])!) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
+}
+
+/// A `FILE` handed to a pool thread; only one thread uses it at a time (the test waits).
+struct UncheckedFile: @unchecked Sendable {
+    let file: UnsafeMutablePointer<FILE>
+    init(_ file: UnsafeMutablePointer<FILE>) { self.file = file }
 }
 
 /// Sends `request` on a new connection and reads until the server closes or `expect` bytes came.
