@@ -191,3 +191,13 @@ func spawnWithDefaultSignals(
     let result = posix_spawn(&child, path, &actions, &attributes, argv, environ)
     return (result, child)
 }
+
+/// The repository's root: the nearest folder above this source file that holds Package.swift.
+func packageRoot(from file: String = #filePath) -> String {
+    var path = file
+    while let slash = path.lastIndex(of: "/") {
+        path = String(path[..<slash])
+        if access(path + "/Package.swift", F_OK) == 0 { return path }
+    }
+    return "."
+}

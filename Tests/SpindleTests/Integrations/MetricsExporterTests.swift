@@ -7,7 +7,7 @@ import Testing
 
 /// The metric names and kinds of docs/metrics.md's table (rows starting with "| `spindle_").
 private func documentedMetrics() throws -> [String: String] {
-    let docs = String(#filePath.dropLast("Tests/SpindleTests/MetricsExporterTests.swift".count)) + "docs/metrics.md"
+    let docs = packageRoot() + "/docs/metrics.md"
     guard let file = fopen(docs, "r") else { throw IOError(.open, errno: errno) }
     defer { fclose(file) }
     var result: [String: String] = [:]
