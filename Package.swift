@@ -5,15 +5,18 @@ let package = Package(
     name: "Spindle",
     products: [
         .library(name: "Spindle", targets: ["Spindle"]),
+        .library(name: "SpindleHTTP", targets: ["SpindleHTTP"]),
         .executable(name: "spindle-default-executor", targets: ["spindle-default-executor"]),
         .executable(name: "spindle-readme-examples", targets: ["spindle-readme-examples"]),
         .executable(name: "spindle-echo", targets: ["spindle-echo"]),
         .executable(name: "spindle-http", targets: ["spindle-http"]),
         .executable(name: "spindle-stress", targets: ["spindle-stress"]),
+        .executable(name: "spindle-http-parse", targets: ["spindle-http-parse"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         .systemLibrary(
@@ -25,6 +28,19 @@ let package = Package(
         .target(
             name: "Spindle",
             dependencies: ["CSpindle", "CURing", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .target(
+            name: "SpindleHTTP",
+            dependencies: [
+                "Spindle", .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .executableTarget(
+            name: "spindle-http-parse",
+            dependencies: ["SpindleHTTP"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .executableTarget(
@@ -49,7 +65,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "spindle-http",
-            dependencies: ["Spindle", "ExampleSupport"],
+            dependencies: ["Spindle", "SpindleHTTP", "ExampleSupport"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .executableTarget(
@@ -62,6 +78,14 @@ let package = Package(
             dependencies: [
                 "Spindle", "spindle-default-executor", "spindle-readme-examples", "spindle-echo", "spindle-http",
                 "spindle-stress",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .testTarget(
+            name: "SpindleHTTPTests",
+            dependencies: [
+                "Spindle", "SpindleHTTP", .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
