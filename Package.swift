@@ -50,7 +50,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "spindle-readme-examples",
-            dependencies: ["Spindle"],
+            dependencies: ["Spindle", "SpindleHTTP", .product(name: "HTTPTypes", package: "swift-http-types")],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .target(
@@ -65,7 +65,9 @@ let package = Package(
         ),
         .executableTarget(
             name: "spindle-http",
-            dependencies: ["Spindle", "SpindleHTTP", "ExampleSupport"],
+            dependencies: [
+                "Spindle", "SpindleHTTP", "ExampleSupport", .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .executableTarget(

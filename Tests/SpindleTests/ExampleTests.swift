@@ -38,6 +38,7 @@ extension SpindleTests {
             #expect(output.contains("digest computed: true"), "\(output)")
             #expect(output.contains("channel: [0, 1, 2]"), "\(output)")
             #expect(output.contains("echoed: hello"), "\(output)")
+            #expect(output.contains("http: true"), "\(output)")
         }
     }
 }

@@ -40,11 +40,11 @@ extension HTTPServer {
                 maxBodyBytes: maxBodyBytes)
         }
 
-        /// How often the watchdog checks deadlines: a quarter of the shortest timeout, from
-        /// 10 ms to 1 s. A timeout fires between its duration and that plus this period.
+        /// How often the watchdog checks deadlines: a quarter of the shortest timeout, from 10 ms
+        /// to 100 ms. A timeout fires between its duration and that plus this period.
         var watchdogPeriod: Duration {
             let shortest = min(headReadTimeout, bodyIdleTimeout, keepAliveIdleTimeout, writeStallTimeout)
-            return min(max(shortest / 4, .milliseconds(10)), .seconds(1))
+            return min(max(shortest / 4, .milliseconds(10)), .milliseconds(100))
         }
     }
 }

@@ -70,10 +70,15 @@ final class HTTPConnection: @unchecked Sendable {
         }
     }
 
+    /// Why the watchdog closed the connection, if it did.
+    private var closeReason: String {
+        guard let phase = watch.expiry else { return "handler error" }
+        return server.isShuttingDown ? "shutdown deadline" : phase.timeoutDescription
+    }
+
     private func logEnd(_ error: any Error) {
-        if let phase = watch.expiry {
-            let reason = server.isShuttingDown ? "shutdown deadline" : phase.timeoutDescription
-            logger.info("HTTP connection closed", metadata: ["reason": "\(reason)", "requests": "\(served)"])
+        if watch.expiry != nil {
+            logger.info("HTTP connection closed", metadata: ["reason": "\(closeReason)", "requests": "\(served)"])
         } else if server.isShuttingDown {
             logger.debug("HTTP connection closed by shutdown", metadata: ["requests": "\(served)"])
         } else if let error = error as? IOError, error.isConnectionReset || error.isBrokenPipe || error.kind == .closed {
@@ -206,7 +211,7 @@ final class HTTPConnection: @unchecked Sendable {
             }
             guard response.phase == .notStarted else {
                 logger.error("HTTP handler failed after its response started; closing the connection",
-                             metadata: ["error": "\(failure)"])
+                             metadata: ["error": "\(failure)", "reason": "\(closeReason)"])
                 try? await flush()
                 return false
             }

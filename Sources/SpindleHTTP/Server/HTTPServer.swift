@@ -78,10 +78,11 @@ public final class HTTPServer: Sendable {
     }
 
     /// Starts a graceful shutdown: stops accepting, closes idle connections at once, lets
-    /// requests in flight finish for up to `gracePeriod`, then closes what is left.
+    /// requests in flight finish for up to `gracePeriod`, then closes what is left (and
+    /// cancels their handlers). Calls after the first do nothing.
     public func shutdown(gracePeriod: Duration = .seconds(10)) {
+        if shuttingDown.exchange(true, ordering: .sequentiallyConsistent) { return }  // the first call decides
         shutdownDeadline.store(monotonicNanoseconds() + gracePeriod.nanoseconds, ordering: .relaxed)
-        if shuttingDown.exchange(true, ordering: .sequentiallyConsistent) { return }
         let closers = listeners.withLock { Array($0.values) }
         for close in closers { close() }
         var idle = 0
@@ -107,49 +108,63 @@ public final class HTTPServer: Sendable {
         listeners.withLock { $0[id] = closeListener }
         defer { _ = listeners.withLock { $0.removeValue(forKey: id) } }
         if isShuttingDown { closeListener() }
-        await withTaskGroup(of: Void.self) { watchdogGroup in
-            watchdogGroup.addTask { await self.watchdog() }
-            await withDiscardingTaskGroup { group in
-                do {
-                    for try await stream in connections {
-                        let connection = transport(stream)
-                        guard registry.count < configuration.maxConnections else {
-                            connection.close()
-                            let refused = refusedConnections.add(1, ordering: .relaxed).newValue
-                            if refused == 1 || refused % 1000 == 0 {
-                                logger.warning(
-                                    "HTTP connection refused: the connection limit is reached",
-                                    metadata: ["max_connections": "\(configuration.maxConnections)", "refused_total": "\(refused)"])
-                            }
-                            continue
+        let acceptEnded = Flag()
+        // The watchdog throws at the shutdown deadline, which cancels the connections' tasks
+        // (a handler that does no I/O would not notice its stream being closed).
+        try? await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await self.watchdog(acceptEnded: acceptEnded) }
+            do {
+                for try await stream in connections {
+                    let connection = transport(stream)
+                    guard registry.count < configuration.maxConnections else {
+                        connection.close()
+                        let refused = refusedConnections.add(1, ordering: .relaxed).newValue
+                        if refused == 1 || refused % 1000 == 0 {
+                            logger.warning(
+                                "HTTP connection refused: the connection limit is reached",
+                                metadata: ["max_connections": "\(configuration.maxConnections)", "refused_total": "\(refused)"])
                         }
-                        let watch = ConnectionWatch(transport: connection)
-                        registry.add(watch)
-                        group.addTask {
-                            await HTTPConnection(server: self, watch: watch).run()
-                            self.registry.remove(watch)
-                        }
+                        continue
                     }
-                } catch {
-                    if !(error is CancellationError) && !isShuttingDown && !Task.isCancelled {
-                        if let error = error as? IOError, error.kind == .closed {
-                            // The listener was closed: the normal end.
-                        } else {
-                            logger.error("HTTP accept loop failed", metadata: ["error": "\(error)"])
-                        }
+                    let watch = ConnectionWatch(transport: connection)
+                    registry.add(watch)
+                    group.addTask {
+                        await HTTPConnection(server: self, watch: watch).run()
+                        self.registry.remove(watch)
                     }
                 }
+            } catch {
+                if !(error is CancellationError) && !isShuttingDown && !Task.isCancelled
+                    && (error as? IOError)?.kind != .closed {  // closed: the normal end
+                    logger.error("HTTP accept loop failed", metadata: ["error": "\(error)"])
+                }
             }
-            watchdogGroup.cancelAll()
+            acceptEnded.set()
         }
     }
 
-    /// Closes connections past their deadline, and all of them past the shutdown deadline,
-    /// until cancelled.
-    private func watchdog() async {
+    private struct ShutdownDeadlinePassed: Error {}
+
+    /// A flag set once (by the accept loop when it ends, read by the watchdog).
+    private final class Flag: Sendable {
+        // Relaxed: the watchdog only needs to see it eventually, and reads nothing it guards.
+        private let value = Atomic<Bool>(false)
+        func set() { value.store(true, ordering: .relaxed) }
+        var isSet: Bool { value.load(ordering: .relaxed) }
+    }
+
+    /// Closes connections past their deadline until accepting has ended and no connection is
+    /// left, or the calling task is cancelled. At the shutdown deadline it closes every
+    /// connection and throws, which cancels the connections' tasks.
+    private func watchdog(acceptEnded: Flag) async throws {
         let period = configuration.watchdogPeriod
         while true {
-            do { try await Spindle.sleep(for: period) } catch { return }
+            do {
+                try await Spindle.sleep(for: acceptEnded.isSet ? .milliseconds(10) : period)
+            } catch {
+                return
+            }
+            if acceptEnded.isSet && registry.count == 0 { return }
             let now = monotonicNanoseconds()
             let shutdownAt = shutdownDeadline.load(ordering: .relaxed)
             if shutdownAt != 0 && now > shutdownAt {
@@ -161,6 +176,7 @@ public final class HTTPServer: Sendable {
                 if closed > 0 {
                     logger.warning("HTTP shutdown deadline passed: closing connections still in flight",
                                    metadata: ["closed": "\(closed)"])
+                    throw ShutdownDeadlinePassed()
                 }
             } else {
                 registry.forEach { $0.expireIfDue(now: now) }
