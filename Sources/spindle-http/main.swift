@@ -1,6 +1,6 @@
 // An HTTP/1.1 server on SpindleHTTP: `GET /` answered with `Hello, World!`, other paths 404,
-// other methods 405; keep-alive, pipelining, and SpindleHTTP's limits and timeouts. It is the
-// server of the W8 benchmark workload's Spindle configurations' companion example.
+// other methods 405; keep-alive, pipelining, and SpindleHTTP's limits and timeouts (the
+// W8 plaintext workload's route; docs/http.md).
 //
 //     swift run -c release spindle-http --port 8080 --workers 2     # or --event-loop
 //     wrk -t1 -c64 -d10s http://127.0.0.1:8080/
