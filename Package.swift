@@ -5,6 +5,7 @@ let package = Package(
     name: "Spindle",
     products: [
         .library(name: "Spindle", targets: ["Spindle"]),
+        .library(name: "SpindleHTTP", targets: ["SpindleHTTP"]),
         .executable(name: "spindle-default-executor", targets: ["spindle-default-executor"]),
         .executable(name: "spindle-readme-examples", targets: ["spindle-readme-examples"]),
         .executable(name: "spindle-echo", targets: ["spindle-echo"]),
@@ -13,12 +14,14 @@ let package = Package(
         .library(name: "SpindleServiceLifecycle", targets: ["SpindleServiceLifecycle"]),
         .library(name: "SpindleMetrics", targets: ["SpindleMetrics"]),
         .executable(name: "spindle-service-example", targets: ["spindle-service-example"]),
+        .executable(name: "spindle-http-parse", targets: ["spindle-http-parse"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         .systemLibrary(
@@ -32,6 +35,19 @@ let package = Package(
             dependencies: ["CSpindle", "CURing", .product(name: "Logging", package: "swift-log")],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
+        .target(
+            name: "SpindleHTTP",
+            dependencies: [
+                "Spindle", .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .executableTarget(
+            name: "spindle-http-parse",
+            dependencies: ["SpindleHTTP"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
         .executableTarget(
             name: "spindle-default-executor",
             dependencies: ["Spindle"],
@@ -40,9 +56,10 @@ let package = Package(
         .executableTarget(
             name: "spindle-readme-examples",
             dependencies: [
-                "Spindle", "SpindleServiceLifecycle", "SpindleMetrics",
+                "Spindle", "SpindleServiceLifecycle", "SpindleMetrics", "SpindleHTTP",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
@@ -58,7 +75,9 @@ let package = Package(
         ),
         .executableTarget(
             name: "spindle-http",
-            dependencies: ["Spindle", "ExampleSupport"],
+            dependencies: [
+                "Spindle", "SpindleHTTP", "ExampleSupport", .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .executableTarget(
@@ -98,6 +117,14 @@ let package = Package(
                 "SpindleServiceLifecycle", "SpindleMetrics", "spindle-service-example",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .testTarget(
+            name: "SpindleHTTPTests",
+            dependencies: [
+                "Spindle", "SpindleHTTP", .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),

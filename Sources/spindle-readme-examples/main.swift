@@ -1,7 +1,9 @@
 // The code samples of README.md, compiled so they cannot rot. Keep the two in sync.
 // Run: swift run spindle-readme-examples
 
+import HTTPTypes
 import Spindle
+import SpindleHTTP
 
 // README: "Run a program on Spindle"
 let sum = try await Runtime.run(workers: 2) {
@@ -138,3 +140,25 @@ let client = Task {
 }
 try await group.run()
 print("service group echoed: \(try await client.value), runtime shut down: \(serverRuntime.isShutDown)")
+
+// README: "HTTP server (SpindleHTTP)"
+let reply = try await Runtime.run(workers: 2) {
+    let server = HTTPServer { request, body, response in
+        let bytes = try await body.collect(upTo: 1 << 20)   // or `for try await chunk in body`
+        var head = HTTPResponse(status: .ok)
+        head.headerFields[.contentType] = "text/plain"
+        try await response.respond(head, body: Array("\(request.path ?? "") got \(bytes.count) bytes".utf8))
+    }
+    let listener = try TCPListener.bind(host: "127.0.0.1", port: 0)
+    let port = try listener.localAddress.port
+    async let serving: Void = server.serve(listener)
+    let client = try await TCPStream.connect(host: "127.0.0.1", port: port, timeout: .seconds(2))
+    try await client.write("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc")
+    var received: [UInt8] = []
+    while let bytes = try await withTimeout(.seconds(5), operation: { try await client.read() }) { received += bytes }
+    client.close()
+    server.shutdown(gracePeriod: .seconds(5))   // stop accepting, finish requests in flight
+    await serving
+    return String(decoding: received, as: UTF8.self)
+}
+print("http:", reply.hasPrefix("HTTP/1.1 200 OK") && reply.hasSuffix("/upload got 3 bytes"))

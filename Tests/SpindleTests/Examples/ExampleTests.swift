@@ -39,6 +39,7 @@ extension SpindleTests {
             #expect(output.contains("channel: [0, 1, 2]"), "\(output)")
             #expect(output.contains("echoed: hello"), "\(output)")
             #expect(output.contains("service group echoed: hi, runtime shut down: true"), "\(output)")
+            #expect(output.contains("http: true"), "\(output)")
         }
     }
 }
