@@ -230,7 +230,7 @@ extension SpindleTests {
                     try await ping.write([1])
                     _ = try await pong.readExactly(1)
                 }
-                let before = procEntries("/proc/self/fd")
+                let before = acceptedSockets(onPort: port)
                 // The clients connect from this thread, one at a time, each followed by a round
                 // trip: the ring sees the connections as they come (as an idle server would),
                 // with no other thread's scheduling in the way. Each sends its index.
@@ -245,7 +245,7 @@ extension SpindleTests {
                     try await roundTrip()
                 }
                 for _ in 0..<3 { try await roundTrip() }
-                let held = procEntries("/proc/self/fd") - before - clients
+                let held = acceptedSockets(onPort: port) - before
                 #expect(held + kernelAcceptQueue(listener) == clients, "each connection held or queued")
                 let queued = kernelAcceptQueue(listener)
                 // Now a consumer on this executor takes them all (re-arming as the queue drains).

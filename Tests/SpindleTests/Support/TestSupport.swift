@@ -52,6 +52,36 @@ func procEntries(_ directory: String) -> Int {
     return count
 }
 
+/// The process's TCP sockets accepted on local `port` (their local port is `port` and they have
+/// a peer; the listener itself has none). Unlike a count of /proc/self/fd, this is not moved by
+/// descriptors other tests running at the same time open (suites of other test targets run in
+/// parallel with the serialized `SpindleTests`).
+func acceptedSockets(onPort port: Int) -> Int {
+    guard let dir = opendir("/proc/self/fd") else { return -1 }
+    defer { closedir(dir) }
+    var count = 0
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        guard let fd = Int32(name) else { continue }
+        var local = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let isOnPort = withUnsafeMutablePointer(to: &local) { pointer -> Bool in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } == 0
+                && pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) {
+                    Int(pointer.pointee.ss_family) == Int(AF_INET) && Int(UInt16(bigEndian: $0.pointee.sin_port)) == port
+                }
+        }
+        guard isOnPort else { continue }
+        var peer = sockaddr_storage()
+        var peerLength = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let hasPeer = withUnsafeMutablePointer(to: &peer) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &peerLength) } == 0
+        }
+        if hasPeer { count += 1 }
+    }
+    return count
+}
+
 /// A thread that is not a Spindle worker, for resuming continuations from outside.
 func onForeignThread(_ body: @escaping @Sendable () -> Void) {
     var thread = pthread_t()
