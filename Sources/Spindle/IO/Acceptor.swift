@@ -62,9 +62,11 @@ final class Acceptor: CompletionSink, @unchecked Sendable {
         for fd in state.withLock({ $0.drainReady() }) where fd >= 0 { Glibc.close(fd) }
     }
 
-    /// Connections accepted and not yet taken, and tasks waiting (for tests).
+    /// Connections accepted and not yet taken, and tasks waiting (for tests; on epoll the
+    /// waiters are the listener's readiness waiters).
     var queued: (ready: Int, waiters: Int) {
-        state.withLock { ($0.readyCount, $0.waiterCount) }
+        let (ready, waiters) = state.withLock { ($0.readyCount, $0.waiterCount) }
+        return (ready, waiters + descriptor.readinessWaiters)
     }
 
     static func isExhaustion(_ code: Int32) -> Bool {

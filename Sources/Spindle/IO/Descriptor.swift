@@ -43,6 +43,9 @@ final class Descriptor: Sendable {
         Glibc.close(fd)
     }
 
+    /// Tasks waiting for this descriptor's readiness on epoll (for tests).
+    var readinessWaiters: Int { readinessSlot.load()?.waiterCount ?? 0 }
+
     /// The descriptor's readiness on epoll, made and registered with `reactor` by the first
     /// caller (a descriptor stays with the reactor it was first registered with). With
     /// `nonBlocking`, the first caller also sets O_NONBLOCK (a listener, for accept4).

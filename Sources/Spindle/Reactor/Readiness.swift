@@ -48,6 +48,9 @@ final class Readiness: @unchecked Sendable {
         }
     }
 
+    /// Tasks waiting now (for tests).
+    var waiterCount: Int { state.withLock { $0.readiness.waiterCount } }
+
     /// The sequence of `interest` to pass to `wait` (read before the system call is tried).
     func sequence(_ interest: ReadinessInterest) -> UInt64 {
         state.withLock { $0.readiness.sequence(interest) }
