@@ -63,7 +63,7 @@ enum ReactorSelection {
         guard let failure = IOUringProbe.failure else { return .ioUring }
         logOnce(logger) {
             logger.notice(
-                "Spindle runs on epoll: io_uring is unavailable: \(failure)",
+                "Spindle runs on epoll: \(failure)",
                 metadata: ["reactor": "epoll", "errno": "\(failure.errorNumber ?? 0)"])
         }
         return .epoll
