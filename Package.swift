@@ -65,7 +65,7 @@ let package = Package(
         ),
         .target(
             name: "ExampleSupport",
-            dependencies: ["Spindle"],
+            dependencies: ["Spindle", "CSpindle"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .executableTarget(

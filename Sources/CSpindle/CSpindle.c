@@ -8,10 +8,20 @@
 #include <signal.h>
 #include <errno.h>
 #include <stdatomic.h>
+#include <stddef.h>
+#include <fcntl.h>
+#include <time.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 
 __thread void *spindle_tls_worker __attribute__((tls_model("initial-exec")));
 __thread void *spindle_tls_loop __attribute__((tls_model("initial-exec")));
 __thread void *spindle_tls_ring __attribute__((tls_model("initial-exec")));
+__thread void *spindle_tls_epoll __attribute__((tls_model("initial-exec")));
 
 int spindle_fault_injection_flag;
 
@@ -121,4 +131,79 @@ int32_t spindle_signal_waiter_count(void) {
 uint32_t spindle_signal_take(int32_t signo) {
     if (signo <= 0 || signo >= 65) return 0;
     return atomic_exchange(&spindle_signal_counts[signo], 0);
+}
+
+// MARK: epoll
+
+int32_t spindle_epoll_wait(int32_t epfd, struct epoll_event *events, int32_t capacity, int64_t nanos) {
+    static _Atomic int no_pwait2;
+    int result;
+    if (!atomic_load_explicit(&no_pwait2, memory_order_relaxed)) {
+        struct timespec timeout = { .tv_sec = nanos / 1000000000, .tv_nsec = nanos % 1000000000 };
+        result = epoll_pwait2(epfd, events, capacity, nanos < 0 ? NULL : &timeout, NULL);
+        if (result >= 0) return result;
+        if (errno != ENOSYS) return -errno;
+        atomic_store_explicit(&no_pwait2, 1, memory_order_relaxed);
+    }
+    int millis = nanos < 0 ? -1 : (int)((nanos + 999999) / 1000000);
+    if (nanos > (int64_t)2000000000 * 1000000) millis = 2000000000;
+    result = epoll_wait(epfd, events, capacity, millis);
+    return result >= 0 ? result : -errno;
+}
+
+int32_t spindle_epoll_add(int32_t epfd, int32_t fd, uint64_t data, int32_t edge) {
+    struct epoll_event event = { 0 };
+    event.events = edge ? (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) : EPOLLIN;
+    event.data.u64 = data;
+    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &event) == 0 ? 0 : -errno;
+}
+
+uint64_t spindle_epoll_event_data(const struct epoll_event *events, int32_t index) { return events[index].data.u64; }
+uint32_t spindle_epoll_event_mask(const struct epoll_event *events, int32_t index) { return events[index].events; }
+int32_t spindle_epoll_event_size(void) { return (int32_t)sizeof(struct epoll_event); }
+uint32_t spindle_epoll_read_mask(void) { return EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI; }
+uint32_t spindle_epoll_write_mask(void) { return EPOLLOUT | EPOLLHUP | EPOLLERR; }
+
+int32_t spindle_set_nonblocking(int32_t fd, int32_t on) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0) return -errno;
+    int wanted = on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
+    if (wanted != flags && fcntl(fd, F_SETFL, wanted) != 0) return -errno;
+    return 0;
+}
+
+int32_t spindle_accept4(int32_t fd, int32_t flags) { return accept4(fd, NULL, NULL, flags); }
+
+uint64_t spindle_locked_memory_limit(void) {
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_MEMLOCK, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return UINT64_MAX;
+    return (uint64_t)limit.rlim_cur;
+}
+
+// MARK: seccomp
+
+int32_t spindle_seccomp_deny_io_uring(void) {
+#if defined(__x86_64__)
+    const uint32_t arch = AUDIT_ARCH_X86_64;
+#elif defined(__aarch64__)
+    const uint32_t arch = AUDIT_ARCH_AARCH64;
+#else
+    return -ENOTSUP;
+#endif
+    // io_uring_setup, io_uring_enter, io_uring_register are 425, 426, 427 on both.
+    struct sock_filter program[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, arch, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),  // another ABI: leave it alone
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 425, 3, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 426, 2, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 427, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+    };
+    struct sock_fprog filter = { .len = sizeof(program) / sizeof(program[0]), .filter = program };
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return -errno;
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &filter) != 0) return -errno;
+    return 0;
 }

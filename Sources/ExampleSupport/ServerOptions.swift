@@ -1,10 +1,12 @@
 // What the example servers share: their command line and their life cycle (bind, serve until
 // SIGINT or SIGTERM, then stop accepting, cancel the connections and exit).
 
+import CSpindle
 import Glibc
 import Spindle
 
-/// `--host H --port P (--workers N | --event-loop) [--max-open-files N]`.
+/// `--host H --port P (--workers N | --event-loop) [--reactor auto|io_uring|epoll]
+/// [--deny-io-uring] [--max-open-files N]`.
 public struct ServerOptions: Sendable {
     public var host = "127.0.0.1"
     public var port = 8080
@@ -14,6 +16,11 @@ public struct ServerOptions: Sendable {
     public var maxOpenFiles: Int? = nil
     /// Prints the runtime's counters when the server stops.
     public var printMetrics = false
+    /// The reactor to ask for (`--reactor`; default automatic, which honours SPINDLE_REACTOR).
+    public var reactor = ReactorChoice.automatic
+    /// Installs a seccomp filter that refuses io_uring with EPERM before anything starts, as
+    /// Docker's default profile does (`--deny-io-uring`; for the tests).
+    public var denyIoUring = false
 
     public init(arguments: [String], defaultPort: Int) throws {
         port = defaultPort
@@ -37,6 +44,14 @@ public struct ServerOptions: Sendable {
                 workers = number
             case "--event-loop": eventLoop = true
             case "--metrics": printMetrics = true
+            case "--deny-io-uring": denyIoUring = true
+            case "--reactor":
+                switch try value(flag) {
+                case "auto": reactor = .automatic
+                case "io_uring": reactor = .ioUring
+                case "epoll": reactor = .epoll
+                default: throw UsageError(message: "--reactor needs auto, io_uring or epoll")
+                }
             case "--max-open-files":
                 guard let number = Int(try value(flag)), number >= 8 else {
                     throw UsageError(message: "--max-open-files needs a number of at least 8")
@@ -67,8 +82,16 @@ public func runServer(
     do {
         options = try ServerOptions(arguments: CommandLine.arguments, defaultPort: defaultPort)
     } catch {
-        print("\(error)\nusage: \(name) [--host H] [--port P] [--workers N | --event-loop] [--metrics]")
+        print("\(error)\nusage: \(name) [--host H] [--port P] [--workers N | --event-loop] [--reactor auto|io_uring|epoll] [--deny-io-uring] [--metrics]")
         exit(2)
+    }
+    if options.denyIoUring {
+        let result = spindle_seccomp_deny_io_uring()
+        if result != 0 {
+            print("\(name): could not install the seccomp filter (errno \(-result))")
+            exit(1)
+        }
+        print("\(name): seccomp filter installed: io_uring_setup fails with EPERM")
     }
     if let limit = options.maxOpenFiles {
         var value = rlimit(rlim_cur: rlim_t(limit), rlim_max: rlim_t(limit))
@@ -77,6 +100,8 @@ public func runServer(
     let body: @Sendable () async throws -> Void = {
         try Signals.watch([SIGINT, SIGTERM])
         let listener = try TCPListener.bind(host: options.host, port: options.port)
+        let reactor = Runtime.current?.metrics().reactor ?? EventLoop.current?.reactorBackend
+        print("\(name) runs on \(reactor.map(String.init(describing:)) ?? "?")")
         print("\(name) listening on \(try listener.localAddress)")
         fflush(nil)
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -96,9 +121,9 @@ public func runServer(
     }
     do {
         if options.eventLoop {
-            try EventLoop.runBlocking(gracePeriod: .seconds(2), body)
+            try EventLoop.runBlocking(reactor: options.reactor, gracePeriod: .seconds(2), body)
         } else {
-            try Runtime.runBlocking(workers: options.workers, gracePeriod: .seconds(2), body)
+            try Runtime.runBlocking(workers: options.workers, reactor: options.reactor, gracePeriod: .seconds(2), body)
         }
     } catch {
         print("\(name): \(error)")

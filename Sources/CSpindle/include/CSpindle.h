@@ -4,6 +4,8 @@
 #include <features.h>
 #include <liburing.h>
 #include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 
 /// The per-thread "current worker" and "current event loop" pointers. C `__thread` variables in
 /// the initial-exec TLS model are one `fs`-relative load, inlined into Swift: far cheaper than a
@@ -20,6 +22,11 @@ static inline void *spindle_current_loop(void) { return spindle_tls_loop; }
 static inline void spindle_set_current_loop(void *loop) { spindle_tls_loop = loop; }
 static inline void *spindle_current_ring(void) { return spindle_tls_ring; }
 static inline void spindle_set_current_ring(void *ring) { spindle_tls_ring = ring; }
+/// The epoll reactor of the thread that runs jobs, when its executor runs on epoll (the ring's
+/// slot is then empty; Reactor/Reactor.swift).
+extern __thread void *spindle_tls_epoll __attribute__((tls_model("initial-exec")));
+static inline void *spindle_current_epoll(void) { return spindle_tls_epoll; }
+static inline void spindle_set_current_epoll(void *reactor) { spindle_tls_epoll = reactor; }
 
 /// The kernel thread id of the calling thread (gettid is _GNU_SOURCE-only in glibc headers).
 int32_t spindle_gettid(void);
@@ -100,5 +107,49 @@ static inline int spindle_cqe_has_more(uint32_t flags) { return (flags & IORING_
 static inline int spindle_ring_has_deferred_work(struct io_uring *ring) {
     return (IO_URING_READ_ONCE(*ring->sq.kflags) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)) != 0;
 }
+
+// MARK: epoll (Reactor/EpollReactor.swift)
+
+/// epoll_pwait2 with a timeout in nanoseconds (negative: none), falling back to epoll_wait
+/// with the timeout rounded up to milliseconds where the kernel lacks epoll_pwait2 (< 5.11).
+/// Returns the number of events, or -errno.
+int32_t spindle_epoll_wait(int32_t epfd, struct epoll_event *events, int32_t capacity, int64_t nanos);
+
+/// Registers `fd` edge-triggered for reading and writing (EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET)
+/// with `data` as its tag, or level-triggered for reading only when `edge` is 0. 0 or -errno.
+int32_t spindle_epoll_add(int32_t epfd, int32_t fd, uint64_t data, int32_t edge);
+
+/// The tag and the events of `events[index]` (the struct is packed on x86_64).
+uint64_t spindle_epoll_event_data(const struct epoll_event *events, int32_t index);
+uint32_t spindle_epoll_event_mask(const struct epoll_event *events, int32_t index);
+/// The size of one `struct epoll_event`.
+int32_t spindle_epoll_event_size(void);
+
+/// Readiness masks: what wakes a reader, what wakes a writer.
+uint32_t spindle_epoll_read_mask(void);
+uint32_t spindle_epoll_write_mask(void);
+
+/// Sets or clears O_NONBLOCK on `fd`. 0 or -errno.
+int32_t spindle_set_nonblocking(int32_t fd, int32_t on);
+
+/// accept4 (not exported by Swift's Glibc module). The descriptor, or -1 with errno set.
+int32_t spindle_accept4(int32_t fd, int32_t flags);
+
+/// The soft RLIMIT_MEMLOCK in bytes (UINT64_MAX when unlimited or unreadable).
+uint64_t spindle_locked_memory_limit(void);
+
+/// SOCK_NONBLOCK, for sockets created for a non-blocking connect.
+static inline int spindle_sock_nonblock(void) { return SOCK_NONBLOCK; }
+/// MSG_DONTWAIT.
+static inline int spindle_msg_dontwait(void) { return MSG_DONTWAIT; }
+
+// MARK: seccomp (tests and examples)
+
+/// Installs a seccomp filter on the calling thread (and the threads it creates afterwards) that
+/// makes io_uring_setup, io_uring_enter and io_uring_register fail with EPERM, as Docker's
+/// default profile does; the filter checks the architecture (x86_64, aarch64) and allows
+/// everything else. Needs no privilege (it sets PR_SET_NO_NEW_PRIVS first). 0 or -errno
+/// (-ENOTSUP on another architecture).
+int32_t spindle_seccomp_deny_io_uring(void);
 
 #endif

@@ -59,6 +59,10 @@ public struct WorkerMetrics: Sendable, Equatable {
     /// as of the ring's last submission or reap. The park's own wake-up read and cancel
     /// requests are not counted.
     public var operationsInFlight: UInt64
+    /// The reactor of this worker or loop. On epoll, `cqesReaped` counts readiness events
+    /// handled, `operationsInFlight` tasks waiting for readiness, and `sqesSubmitted` and
+    /// `cqesReapedByWatch` stay 0.
+    public var reactor: ReactorBackend = .ioUring
     /// Completions of its ring that the blocked-worker watch reaped while this worker was stuck
     /// in a job, so that the tasks they resumed ran on other workers (included in
     /// `cqesReaped`).

@@ -44,12 +44,13 @@ extension EventLoop {
     ///
     /// - Throws: ``SpindleError/nestedRun`` on a thread of a running Spindle runtime or loop.
     public static func run<Success: Sendable>(
+        reactor: ReactorChoice = .automatic,
         gracePeriod: Duration = .seconds(10),
         _ operation: sending @escaping () async throws -> Success
     ) async throws -> Success {
         if ExecutorContext.isOnSpindleThread { throw SpindleError.nestedRun }
         return try await runThenShutDown(
-            on: try EventLoop(),
+            on: try EventLoop(reactor: reactor),
             shutdown: { await $0.shutdown(gracePeriod: gracePeriod) },
             operation)
     }
@@ -69,11 +70,12 @@ extension EventLoop {
     /// - Throws: ``SpindleError/nestedRun`` on a thread of a running Spindle runtime or loop;
     ///   otherwise what `operation` threw.
     public static func runBlocking<Success: Sendable>(
+        reactor: ReactorChoice = .automatic,
         gracePeriod: Duration = .seconds(10),
         _ operation: sending @escaping () async throws -> Success
     ) throws -> Success {
         if ExecutorContext.isOnSpindleThread { throw SpindleError.nestedRun }
-        let loop = try EventLoop(onCurrentThread: (), stoppedByRunBlocking: true)
+        let loop = try EventLoop(onCurrentThread: (), stoppedByRunBlocking: true, reactor: reactor)
         let outcome = ResultBox<Success>()
         Task(executorPreference: loop) { await outcome.capture(operation) }
         loop.runLoop { outcome.isSet }
@@ -101,7 +103,7 @@ extension EventLoop {
         }
         requestStop()
         runLoop()
-        ring.close()
+        reactor.close()
         finished.open()
     }
 
@@ -155,7 +157,7 @@ extension EventLoop {
     private func record(_ report: ShutdownReport) -> ShutdownReport {
         shutdownReport.withLock { $0 = report }
         shutdownDone.open()
-        if stoppedByRunBlocking && !inEventLoop { ring.wake() }
+        if stoppedByRunBlocking && !inEventLoop { reactor.wake() }
         return report
     }
 

@@ -27,7 +27,7 @@ extension EventLoop: TimerScheduler {
         }
         // The loop must recompute its park timeout.
         parked.store(false, ordering: .sequentiallyConsistent)
-        ring.wake()
+        reactor.wake()
     }
 
     /// Fires due timers in place (TimerAction.swift); the tasks they resume join `resumed`.

@@ -23,6 +23,7 @@
 
 import CSpindle
 import Glibc
+import Logging
 import Synchronization
 @_spi(ExperimentalScheduling) import _Concurrency
 
@@ -46,7 +47,10 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
     var resumed = JobDeque(capacity: 64)
     var firingTimers = false
     var timers = TimerWheel()
-    var ring: Ring!
+    /// Created on the loop's thread before anything runs; never changed afterwards.
+    var reactor: Reactor!
+    /// The backend `reactor` is (ReactorSelection.swift).
+    public let reactorBackend: ReactorBackend
 
     private let inbox = Lock(JobDeque(capacity: 256))
     /// Inbox length, written inside its lock (sequentially consistent; see the file comment).
@@ -75,23 +79,28 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
 
     /// Starts a loop on a new thread named `name`.
     ///
-    /// - Throws: ``SpindleError/ioUringUnavailable(errno:reason:)`` when the kernel refuses
-    ///   io_uring; ``SpindleError/threadCreationFailed(errno:)``.
-    public init(name: String = "spindle-loop") throws(SpindleError) {
+    /// - Parameter reactor: io_uring or epoll; `.automatic` (the default) takes io_uring when
+    ///   the kernel and the sandbox allow it, and honours `SPINDLE_REACTOR` (see
+    ///   ``ReactorChoice``).
+    /// - Throws: ``SpindleError/ioUringUnavailable(errno:reason:)`` when io_uring was asked for
+    ///   and the kernel refuses it; ``SpindleError/threadCreationFailed(errno:)``.
+    public init(name: String = "spindle-loop", reactor: ReactorChoice = .automatic) throws(SpindleError) {
         DispatchWarmUp.ensure()
         stoppedByRunBlocking = false
+        let backend = try ReactorSelection.resolve(reactor, logger: Logger(label: "spindle"))
+        reactorBackend = backend
         let started = Gate()
         let failure = Lock<SpindleError?>(nil)
         thread = try OSThread.spawn(name: name) { [self] in
             do throws(SpindleError) {
-                ring = try Ring(counters: counters.ring)
+                self.reactor = try Reactor(backend, counters: counters.ring)
             } catch {
                 failure.withLock { $0 = error }
             }
             started.open()
             if failure.withLock({ $0 }) == nil {
                 runLoop()
-                ring.close()
+                self.reactor.close()
             }
             finished.open()
         }
@@ -106,10 +115,14 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
 
     /// A loop that runs on the calling thread when that thread calls `runLoop` (used by
     /// `runBlocking` and the main executor). The ring is created here, on that thread.
-    init(onCurrentThread: (), stoppedByRunBlocking: Bool = false) throws(SpindleError) {
+    init(
+        onCurrentThread: (), stoppedByRunBlocking: Bool = false, reactor: ReactorChoice = .automatic
+    ) throws(SpindleError) {
         DispatchWarmUp.ensure()
         self.stoppedByRunBlocking = stoppedByRunBlocking
-        ring = try Ring(counters: counters.ring)
+        let backend = try ReactorSelection.resolve(reactor, logger: Logger(label: "spindle"))
+        reactorBackend = backend
+        self.reactor = try Reactor(backend, counters: counters.ring)
         // Never deallocated, for the reason given in Runtime.init.
         _ = Unmanaged.passRetained(self)
     }
@@ -129,7 +142,11 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
     public var isShutDown: Bool { lifecycle.isShutDown }
 
     /// A snapshot of the loop's counters (the same shape as one runtime worker's).
-    public func metrics() -> WorkerMetrics { counters.snapshot }
+    public func metrics() -> WorkerMetrics {
+        var metrics = counters.snapshot
+        metrics.reactor = reactorBackend
+        return metrics
+    }
 
     // MARK: Executor
 
@@ -165,7 +182,7 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
         // Sequentially consistent: pairs with the loop's store of `parked` before its re-check.
         if parked.load(ordering: .sequentiallyConsistent),
            parked.exchange(false, ordering: .sequentiallyConsistent) {
-            ring.wake()
+            reactor.wake()
         }
     }
 
@@ -184,11 +201,11 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
     /// ns) passes: a loop with nothing to do parks no later than that.
     func runLoop(until condition: () -> Bool = { false }, deadline: UInt64 = .max) {
         let previous = spindle_current_loop()
-        let previousRing = Ring.current
+        let previousReactor = Reactor.current
         spindle_set_current_loop(Unmanaged.passUnretained(self).toOpaque())
-        Ring.setCurrent(ring)
+        Reactor.setCurrent(reactor)
         defer {
-            Ring.setCurrent(previousRing)
+            Reactor.setCurrent(previousReactor)
             spindle_set_current_loop(previous)
         }
         // Jobs run with the task-executor context only. Running them `isolatedTo:` the serial
@@ -229,13 +246,13 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
                 if sinceMaintenance == Self.maintenanceInterval {
                     sinceMaintenance = 0
                     fireTimers()
-                    ring.flush()
+                    reactor.flush()
                     moveInbox()
                 }
             }
             // Submit what the turn prepared and take what completed (resumed tasks join the
             // run queue), once per turn.
-            ring.flush()
+            reactor.flush()
             if lifecycle.state.isStopping && runQueue.isEmpty && resumed.isEmpty { break }
             if runQueue.isEmpty && resumed.isEmpty {
                 // The jobs just run may have satisfied the condition: check before sleeping.
@@ -289,7 +306,7 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
             timers.sweepIfStale(now: monotonicNanos())  // idle: drop cancelled sleeps (TimerWheel.swift)
             counters.timersPending.store(UInt64(timers.count), ordering: .relaxed)
         }
-        ring.park(deadline: min(deadline, timers.nextDeadline, remoteTimers.deadline))
+        reactor.park(deadline: min(deadline, timers.nextDeadline, remoteTimers.deadline))
         parked.store(false, ordering: .sequentiallyConsistent)
     }
 
@@ -297,6 +314,6 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
     func requestStop() {
         lifecycle.requestStop()
         if inEventLoop { return }
-        ring.wake()
+        reactor.wake()
     }
 }

@@ -17,6 +17,9 @@
 // which finds nothing; the registration checks `Task.isCancelled` under the lock for that case
 // (the flag is set before the handler runs, and the lock orders the two).
 //
+// On epoll there is no multishot request: `next()` is one non-blocking accept4 per connection,
+// waiting for the listener's readiness in between (ReadinessIO.swift).
+//
 // Descriptor exhaustion (EMFILE, ENFILE, ENOBUFS, ENOMEM) is not fatal and must not spin: the
 // acceptor backs off (5 ms, doubling to 500 ms) and tries again, and the rest of the runtime
 // keeps serving the connections it has. Go's net/http does the same.
@@ -59,9 +62,11 @@ final class Acceptor: CompletionSink, @unchecked Sendable {
         for fd in state.withLock({ $0.drainReady() }) where fd >= 0 { Glibc.close(fd) }
     }
 
-    /// Connections accepted and not yet taken, and tasks waiting (for tests).
+    /// Connections accepted and not yet taken, and tasks waiting (for tests; on epoll the
+    /// waiters are the listener's readiness waiters).
     var queued: (ready: Int, waiters: Int) {
-        state.withLock { ($0.readyCount, $0.waiterCount) }
+        let (ready, waiters) = state.withLock { ($0.readyCount, $0.waiterCount) }
+        return (ready, waiters + descriptor.readinessWaiters)
     }
 
     static func isExhaustion(_ code: Int32) -> Bool {
@@ -77,17 +82,25 @@ final class Acceptor: CompletionSink, @unchecked Sendable {
         var backoff: Duration = .milliseconds(5)
         while true {
             let fd = try descriptor.begin(.accept)
-            let completion: IOCompletion
-            do {
-                completion = try await IOSubmission.perform { sqe in
-                    io_uring_prep_accept(sqe, fd, nil, nil, Sockets.closeOnExec)
+            let result: Int32
+            do throws(any Error) {
+                if let epoll = try IOSubmission.epollReactor() {
+                    // On epoll (ReadinessIO.swift) the listener is non-blocking: a readiness
+                    // event may be taken by another acceptor first.
+                    let readiness = descriptor.readiness(on: epoll, nonBlocking: true)
+                    result = Int32(await ReadinessIO.perform(readiness, .read) {
+                        Int(spindle_accept4(fd, Sockets.closeOnExec))
+                    })
+                } else {
+                    result = try await IOSubmission.perform { sqe in
+                        io_uring_prep_accept(sqe, fd, nil, nil, Sockets.closeOnExec)
+                    }.result
                 }
             } catch {
                 descriptor.end()
                 throw error
             }
             descriptor.end()
-            let result = completion.result
             if result >= 0 { return result }  // an accept that raced a cancel still delivers
             if descriptor.isClosed { throw IOError.closed(.accept) }
             if result == -ECANCELED { throw CancellationError() }
@@ -110,8 +123,9 @@ final class Acceptor: CompletionSink, @unchecked Sendable {
         while true {
             try Task.checkCancellation()
             if descriptor.isClosed { throw IOError.closed(.accept) }
-            // Off a ring (a plain Swift task), single-shot accepts, which move onto the I/O
-            // loop; the same where the kernel has no multishot accept. Connections an earlier
+            // Off a ring (a plain Swift task, or a thread on epoll), single-shot accepts, which
+            // move onto the I/O loop or wait for readiness; the same where the kernel has no
+            // multishot accept. Connections an earlier
             // multishot request accepted are taken first.
             guard let ring = Ring.current, Self.multishotWorks.load(ordering: .relaxed) else {
                 if let fd = state.withLock({ $0.takeReady() }) { return fd }

@@ -11,7 +11,13 @@
 // `state` packs the closed flag (bit 0) and the number of operations in flight (the rest).
 // Every update is acquire-release: the final close happens after every operation's last use
 // of the number (their `end` releases, the closer's update acquires).
+//
+// On epoll, the descriptor also has a `Readiness` (Reactor/Readiness.swift), made by the first
+// operation that has to wait and registered with that task's reactor, once: `close()` resumes
+// its waiters (they see `IOError.closed`), and the final close removes it from the epoll set
+// before the number is closed, so a reused number is never reported as this one.
 
+import CSpindle
 import Glibc
 import Synchronization
 
@@ -19,6 +25,8 @@ final class Descriptor: Sendable {
     let fd: Int32
     private let isSocket: Bool
     private let state = Atomic<UInt64>(0)
+    /// Set once, by the first operation that waits for readiness on epoll.
+    private let readinessSlot = AtomicLazyReference<Readiness>()
 
     init(_ fd: Int32, isSocket: Bool) {
         self.fd = fd
@@ -27,7 +35,29 @@ final class Descriptor: Sendable {
 
     deinit {
         // No operation can be in flight: each holds a reference to its owner, which holds us.
-        if state.load(ordering: .acquiring) & 1 == 0 { Glibc.close(fd) }
+        if state.load(ordering: .acquiring) & 1 == 0 { closeNumber() }
+    }
+
+    private func closeNumber() {
+        readinessSlot.load()?.deregister()
+        Glibc.close(fd)
+    }
+
+    /// Tasks waiting for this descriptor's readiness on epoll (for tests).
+    var readinessWaiters: Int { readinessSlot.load()?.waiterCount ?? 0 }
+
+    /// The descriptor's readiness on epoll, made and registered with `reactor` by the first
+    /// caller (a descriptor stays with the reactor it was first registered with). With
+    /// `nonBlocking`, the first caller also sets O_NONBLOCK (a listener, for accept4).
+    func readiness(on reactor: EpollReactor, nonBlocking: Bool = false) -> Readiness {
+        if let existing = readinessSlot.load() { return existing }
+        if nonBlocking { _ = spindle_set_nonblocking(fd, 1) }
+        let readiness = readinessSlot.storeIfNil(Readiness(fd: fd, reactor: reactor))
+        // A `close()` that looked for the readiness before it existed: its closed flag is set
+        // before it loads the slot, and ours is checked after we stored it (both
+        // read-modify-writes, then loads), so one of the two sees the other.
+        if isClosed { readiness.close() }
+        return readiness
     }
 
     var isClosed: Bool { state.load(ordering: .acquiring) & 1 != 0 }
@@ -46,7 +76,7 @@ final class Descriptor: Sendable {
 
     /// Ends an operation started by `begin`.
     func end() {
-        if state.subtract(2, ordering: .acquiringAndReleasing).newValue == 1 { Glibc.close(fd) }
+        if state.subtract(2, ordering: .acquiringAndReleasing).newValue == 1 { closeNumber() }
     }
 
     /// Runs `body` between `begin` and `end`.
@@ -72,6 +102,7 @@ final class Descriptor: Sendable {
             current = original
         }
         if current >> 1 > 0 && isSocket { _ = Glibc.shutdown(fd, Int32(SHUT_RDWR)) }
+        readinessSlot.load()?.close()  // epoll: wake the waiters (they see the closed flag)
         end()
     }
 }

@@ -1,4 +1,5 @@
-// Files through io_uring: OPENAT, positional READ/WRITE and FSYNC. As for sockets, the
+// Files through io_uring: OPENAT, positional READ/WRITE and FSYNC; on epoll the same calls run
+// on the blocking pool (ReadinessIO.swift). As for sockets, the
 // memory the kernel reads or writes (the path, the data) belongs to the
 // awaiting call, which resumes only after the completion.
 //
@@ -71,6 +72,14 @@ public final class File: Sendable {
     /// - Throws: ``IOError`` (`ENOENT`, `EACCES`, `EMFILE`...).
     public static func open(_ path: String, options: Options = .read, mode: mode_t = 0o644) async throws -> File {
         let flags = options.flags
+        if try IOSubmission.epollReactor() != nil {
+            // Not cancellable once queued: a descriptor opened for a cancelled task would leak
+            // (the pool drops a cancelled job's outcome). io_uring's open completes too.
+            let pool = BlockingPool.forIO
+            let result = try await Task { try await pool.systemCall { Int(Glibc.open(path, flags, mode)) } }.value
+            if result >= 0 { return File(fd: Int32(result), path: path) }
+            throw IOError(.open, errno: Int32(-result))
+        }
         let cPath = strdup(path)!
         defer { free(cPath) }
         let result = try await IOSubmission.perform { sqe in
@@ -79,6 +88,19 @@ public final class File: Sendable {
         if result >= 0 { return File(fd: result, path: path) }
         if result == -ECANCELED { throw CancellationError() }
         throw IOError(.open, errno: -result)
+    }
+
+    /// One positional read or write: through io_uring (`prepare`), or on epoll as `call` on
+    /// the blocking pool (ReadinessIO.swift), with `buffer` (which outlives the call).
+    private static func perform(
+        _ call: @escaping @Sendable (PoolPointer) -> Int, on buffer: UnsafeMutableRawPointer,
+        _ prepare: (UnsafeMutablePointer<io_uring_sqe>) -> Void
+    ) async throws -> Int32 {
+        if try IOSubmission.epollReactor() != nil {
+            let pointer = PoolPointer(raw: buffer)
+            return Int32(try await BlockingPool.forIO.systemCall { call(pointer) })
+        }
+        return try await IOSubmission.perform(prepare).result
     }
 
     /// Whether `count` bytes from `offset` lie within what a file offset can address.
@@ -116,9 +138,11 @@ public final class File: Sendable {
                 let start = buffer + filled
                 let length = UInt32(min(capacity - filled, 1 << 30))
                 let position = offset + UInt64(filled)
-                let result = try await IOSubmission.perform { sqe in
+                let result = try await Self.perform(
+                    { pread(fd, $0.raw, Int(length), off_t(position)) }, on: start
+                ) { sqe in
                     io_uring_prep_read(sqe, fd, start, length, position)
-                }.result
+                }
                 if result == 0 { break }  // end of file
                 if result < 0 {
                     if result == -ECANCELED { throw CancellationError() }
@@ -148,9 +172,11 @@ public final class File: Sendable {
                 let start = buffer + written
                 let length = UInt32(min(count - written, 1 << 30))
                 let position = offset + UInt64(written)
-                let result = try await IOSubmission.perform { sqe in
+                let result = try await Self.perform(
+                    { pwrite(fd, $0.raw, Int(length), off_t(position)) }, on: start
+                ) { sqe in
                     io_uring_prep_write(sqe, fd, start, length, position)
-                }.result
+                }
                 if result < 0 {
                     if result == -ECANCELED { throw CancellationError() }
                     if result == -EINTR || result == -EAGAIN { continue }
@@ -165,7 +191,10 @@ public final class File: Sendable {
     /// Flushes the file's data and metadata to storage (`fsync`).
     public func sync() async throws {
         let result = try await descriptor.using(.sync) { fd in
-            try await IOSubmission.perform { sqe in io_uring_prep_fsync(sqe, fd, 0) }.result
+            if try IOSubmission.epollReactor() != nil {
+                return Int32(try await BlockingPool.forIO.systemCall { Int(fsync(fd)) })
+            }
+            return try await IOSubmission.perform { sqe in io_uring_prep_fsync(sqe, fd, 0) }.result
         }
         if result < 0 { throw IOError(.sync, errno: -result) }
     }

@@ -47,12 +47,33 @@ public enum Signals {
         defer { counter.deallocate() }
         while true {
             for signal in signals where spindle_signal_take(signal) > 0 { return signal }
-            let result = try await IOSubmission.perform { sqe in
-                io_uring_prep_read(sqe, eventFD, counter, 8, 0)
-            }.result
+            let result: Int32
+            if let epoll = try IOSubmission.epollReactor() {
+                result = await readWhenReady(eventFD, into: counter, on: epoll)
+            } else {
+                result = try await IOSubmission.perform { sqe in
+                    io_uring_prep_read(sqe, eventFD, counter, 8, 0)
+                }.result
+            }
             if result == -ECANCELED { throw CancellationError() }
             if result < 0 && result != -EINTR && result != -EAGAIN { throw IOError(.read, errno: -result) }
         }
+    }
+
+    /// On epoll: reads the (blocking) eventfd once it is readable, so the read never blocks.
+    private static func readWhenReady(
+        _ eventFD: Int32, into counter: UnsafeMutablePointer<UInt64>, on epoll: EpollReactor
+    ) async -> Int32 {
+        let readiness = Readiness(fd: eventFD, reactor: epoll)
+        defer { readiness.deregister() }  // before the caller closes the eventfd
+        return Int32(await ReadinessIO.perform(readiness, .read) {
+            var request = pollfd(fd: eventFD, events: Int16(POLLIN), revents: 0)
+            if poll(&request, 1, 0) == 0 {
+                errno = EAGAIN
+                return -1
+            }
+            return read(eventFD, counter, 8)
+        })
     }
 
     /// Tasks waiting in ``wait(for:)`` right now (for tests).

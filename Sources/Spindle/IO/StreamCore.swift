@@ -106,16 +106,23 @@ final class StreamCore: @unchecked Sendable {
         let count = min(max(maxBytes, 1), Self.maxChunk)
         let buffer = Self.ensure(&receiveBuffer, &receiveCapacity, count)
         while true {
-            let pollFirst = receiveDrained
-            let completion = try await IOSubmission.perform { sqe in
-                io_uring_prep_recv(sqe, fd, buffer, count, 0)
-                // The last read took less than it asked for, so the socket was empty then and
-                // most likely still is: arm the readiness poll at once instead of first trying a
-                // receive that would fail with EAGAIN (a request/response peer sends only after
-                // our reply).
-                if pollFirst { sqe.pointee.ioprio |= UInt16(IORING_RECVSEND_POLL_FIRST) }
+            let result: Int32
+            if let epoll = try IOSubmission.epollReactor() {
+                result = Int32(await ReadinessIO.perform(descriptor.readiness(on: epoll), .read) {
+                    Glibc.recv(fd, buffer, count, ReadinessIO.dontWait)
+                })
+            } else {
+                let pollFirst = receiveDrained
+                let completion = try await IOSubmission.perform { sqe in
+                    io_uring_prep_recv(sqe, fd, buffer, count, 0)
+                    // The last read took less than it asked for, so the socket was empty then
+                    // and most likely still is: arm the readiness poll at once instead of first
+                    // trying a receive that would fail with EAGAIN (a request/response peer
+                    // sends only after our reply).
+                    if pollFirst { sqe.pointee.ioprio |= UInt16(IORING_RECVSEND_POLL_FIRST) }
+                }
+                result = completion.result
             }
-            let result = completion.result
             receiveDrained = result >= 0 && Int(result) < count
             if result > 0 {
                 // Data that raced in with a cancellation is delivered, not dropped.
@@ -215,10 +222,16 @@ final class StreamCore: @unchecked Sendable {
         while offset < count {
             let start = buffer + offset
             let length = count - offset
-            let completion = try await IOSubmission.perform { sqe in
-                io_uring_prep_send(sqe, fd, start, length, Sockets.noSignal)
+            let result: Int32
+            if let epoll = try IOSubmission.epollReactor() {
+                result = Int32(await ReadinessIO.perform(descriptor.readiness(on: epoll), .write) {
+                    Glibc.send(fd, start, length, ReadinessIO.dontWait | Sockets.noSignal)
+                })
+            } else {
+                result = try await IOSubmission.perform { sqe in
+                    io_uring_prep_send(sqe, fd, start, length, Sockets.noSignal)
+                }.result
             }
-            let result = completion.result
             if result > 0 {
                 offset += Int(result)
                 written += Int(result)
@@ -303,6 +316,9 @@ enum Sockets {
 
     /// One attempt of `connect`: the socket, or nil after -EINTR.
     private static func connectOnce(to address: SocketAddress, type: Int32) async throws -> Int32? {
+        if let epoll = try IOSubmission.epollReactor() {
+            return try await connectWhenReady(to: address, type: type, on: epoll)
+        }
         let fd = try make(family: address.family, type: type)
         // The kernel reads the address during the request: it lives in this frame's heap box
         // until the completion (which this task waits for before it returns).

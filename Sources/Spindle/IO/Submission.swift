@@ -32,6 +32,11 @@ enum IOSubmission {
         while true {
             guard let ring = Ring.current else {
                 let loop = try IOLoop.shared()
+                // Only io_uring requests come here (ReadinessIO.swift routes the rest); with
+                // the I/O loop on epoll there is no ring to take them.
+                if loop.reactor.ring == nil {
+                    throw SpindleError.ioUringUnavailable(errno: ENOTSUP, reason: "this request needs io_uring, and the process I/O loop runs on epoll")
+                }
                 let completion = try await withTaskExecutorPreference(loop) {
                     try await performHere(prepare)
                 }

@@ -1,4 +1,5 @@
-// UDP through io_uring SENDMSG/RECVMSG. Each operation's message header, address and buffer
+// UDP through io_uring SENDMSG/RECVMSG, or on epoll non-blocking sendmsg/recvmsg with a
+// readiness wait (ReadinessIO.swift). Each operation's message header, address and buffer
 // live in one heap block (`Message`) owned by the awaiting call, which resumes only after the
 // completion: the kernel never sees freed memory. A request that ends with -EINTR did nothing
 // and is submitted again; only -ECANCELED means the task was cancelled.
@@ -51,6 +52,11 @@ public final class UDPSocket: Sendable {
         }
         message.iovec.pointee.iov_len = bytes.count
         let result = try await descriptor.using(.send) { fd in
+            if let epoll = try IOSubmission.epollReactor() {
+                return Int32(await ReadinessIO.perform(descriptor.readiness(on: epoll), .write) {
+                    sendmsg(fd, message.header, ReadinessIO.dontWait | Sockets.noSignal)
+                })
+            }
             while true {
                 let result = try await IOSubmission.perform { sqe in
                     io_uring_prep_sendmsg(sqe, fd, message.header, UInt32(Sockets.noSignal))
@@ -70,6 +76,12 @@ public final class UDPSocket: Sendable {
         let message = Message(capacity: min(max(maxBytes, 1), 64 * 1024))
         defer { message.free() }
         let result = try await descriptor.using(.receive) { fd in
+            if let epoll = try IOSubmission.epollReactor() {
+                return Int32(await ReadinessIO.perform(descriptor.readiness(on: epoll), .read) {
+                    message.header.pointee.msg_namelen = socklen_t(MemoryLayout<sockaddr_storage>.size)
+                    return recvmsg(fd, message.header, ReadinessIO.dontWait)
+                })
+            }
             while true {
                 // The header's name length is an in-out field: reset it for each attempt.
                 message.header.pointee.msg_namelen = socklen_t(MemoryLayout<sockaddr_storage>.size)

@@ -22,7 +22,7 @@
 // SQ, and a CQ overflow loses nothing: the kernel keeps overflowed completions in a backlog
 // (FEAT_NODROP) and liburing's peek flushes it when the ring flags it. EPERM/ENOSYS (io_uring
 // disabled by sysctl or a seccomp profile) and ENOMEM (locked-memory limit on old kernels)
-// become `SpindleError.ioUringUnavailable` with a diagnosis.
+// become `SpindleError.ioUringUnavailable` with a diagnosis (IOUringProbe.swift).
 
 import CSpindle
 import CURing
@@ -50,16 +50,8 @@ extension Ring {
     }
 
     static func diagnose(errno code: Int32) -> SpindleError {
-        switch code {
-        case EPERM:
-            return .ioUringUnavailable(errno: code, reason: "the kernel or a seccomp profile forbids io_uring; check `sysctl kernel.io_uring_disabled` (must be 0, or 1 with CAP_SYS_ADMIN) and the container's seccomp policy")
-        case ENOSYS:
-            return .ioUringUnavailable(errno: code, reason: "this kernel has no io_uring (needs Linux 5.19 or later), or a seccomp filter hides the system call")
-        case ENOMEM:
-            return .ioUringUnavailable(errno: code, reason: "not enough locked memory for the ring; raise `ulimit -l` (kernels before 5.12 account rings against RLIMIT_MEMLOCK)")
-        default:
-            return .ioUringUnavailable(errno: code, reason: "io_uring_setup failed")
-        }
+        IOUringProbe.diagnose(
+            errno: code, disabled: IOUringProbe.disabledSetting(), lockedMemory: IOUringProbe.lockedMemoryLimit())
     }
 
     /// Sets `ring` up with the first flags the kernel accepts (see the file comment), checks

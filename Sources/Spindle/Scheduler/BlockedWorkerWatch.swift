@@ -128,7 +128,7 @@ final class BlockedWorkerWatch: @unchecked Sendable {
         var descriptors: [pollfd] = []
 
         func giveBack(_ index: Int) {
-            adopted[index]?.worker.ring.setAdopterDoorbell(nil)
+            adopted[index]?.worker.reactor.ring?.setAdopterDoorbell(nil)
             adopted[index] = nil
         }
 
@@ -157,10 +157,10 @@ final class BlockedWorkerWatch: @unchecked Sendable {
                     // With one worker there is nobody to hand the work to: it stays where it is.
                     let moved = workers.count > 1 ? worker.handOff(using: scratch) : 0
                     if moved > 0 { shared.notifyParked(from: nil) }
-                    let adopts = workers.count > 1 && worker.ring.isAdoptable
+                    let adopts = workers.count > 1 && worker.reactor.ring?.isAdoptable == true
                     if adopts && adopted[index] == nil {
                         adopted[index] = Adoption(worker: worker, jobsRun: jobs, job: running)
-                        worker.ring.setAdopterDoorbell(doorbell)
+                        worker.reactor.ring?.setAdopterDoorbell(doorbell)
                     }
                     if reportedJobs[index] != jobs {
                         reportedJobs[index] = jobs
@@ -185,13 +185,15 @@ final class BlockedWorkerWatch: @unchecked Sendable {
             // Reap every adopted ring (a wake may be for any of them; an empty reap costs no
             // system call), giving back those whose owner is back.
             for (index, adoption) in adopted {
-                if !adoption.ownerIsStillStuck || !adoption.worker.ring.reapAsAdopter() { giveBack(index) }
+                if !adoption.ownerIsStillStuck || adoption.worker.reactor.ring?.reapAsAdopter() != true { giveBack(index) }
             }
             // Sleep until the next sample, a completion on an adopted ring, or the doorbell.
             descriptors.removeAll(keepingCapacity: true)
             descriptors.append(pollfd(fd: doorbell, events: Int16(POLLIN), revents: 0))
             for adoption in adopted.values {
-                descriptors.append(pollfd(fd: adoption.worker.ring.descriptor, events: Int16(POLLIN), revents: 0))
+                if let ring = adoption.worker.reactor.ring {
+                    descriptors.append(pollfd(fd: ring.descriptor, events: Int16(POLLIN), revents: 0))
+                }
             }
             let wait = nextSample &- min(monotonicNanos(), nextSample)
             let ready = poll(&descriptors, nfds_t(descriptors.count), Int32(clamping: (wait + 999_999) / 1_000_000))

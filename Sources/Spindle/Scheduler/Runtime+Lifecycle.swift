@@ -28,12 +28,17 @@ extension Runtime {
     /// A snapshot of the runtime's counters.
     public func metrics() -> RuntimeMetrics {
         RuntimeMetrics(
-            workers: shared.workers.map(\.counters.snapshot),
+            workers: shared.workers.map { worker in
+                var metrics = worker.counters.snapshot
+                metrics.reactor = shared.reactorBackend
+                return metrics
+            },
             injectorDepth: shared.injector.count + shared.remoteQueue.count,
             foreignWakeups: shared.foreignWakeups.load(ordering: .relaxed),
             remoteEnqueues: shared.remoteEnqueues.load(ordering: .relaxed),
             liveSpawnedTasks: registry.liveCount,
-            blockedWorkerReports: watch?.reports.load(ordering: .relaxed) ?? 0)
+            blockedWorkerReports: watch?.reports.load(ordering: .relaxed) ?? 0,
+            reactor: shared.reactorBackend)
     }
 
     // MARK: Spawning
@@ -73,12 +78,13 @@ extension Runtime {
     ///   runtime or event loop; the errors of ``init(workers:name:)``; or `operation`'s error.
     public static func run<Success: Sendable>(
         workers: Int? = nil,
+        reactor: ReactorChoice = .automatic,
         gracePeriod: Duration = .seconds(10),
         _ operation: sending @escaping () async throws -> Success
     ) async throws -> Success {
         if ExecutorContext.isOnSpindleThread { throw SpindleError.nestedRun }
         return try await runThenShutDown(
-            on: try Runtime(workers: workers),
+            on: try Runtime(workers: workers, reactor: reactor),
             shutdown: { await $0.shutdown(gracePeriod: gracePeriod) },
             operation)
     }
@@ -87,11 +93,12 @@ extension Runtime {
     /// code such as a synchronous `main`: the calling thread waits until everything is done.
     public static func runBlocking<Success: Sendable>(
         workers: Int? = nil,
+        reactor: ReactorChoice = .automatic,
         gracePeriod: Duration = .seconds(10),
         _ operation: sending @escaping () async throws -> Success
     ) throws -> Success {
         if ExecutorContext.isOnSpindleThread { throw SpindleError.nestedRun }
-        let runtime = try Runtime(workers: workers)
+        let runtime = try Runtime(workers: workers, reactor: reactor)
         let outcome = ResultBox<Success>()
         Task(executorPreference: runtime) { await outcome.capture(operation) }
         outcome.wait()
@@ -146,7 +153,7 @@ extension Runtime {
         watch?.stop()  // first: it may be reaping a ring, which must not close under it
         let stopStart = monotonicNanos()
         shared.lifecycle.requestStop()
-        for worker in shared.workers { worker.ring.wake() }
+        for worker in shared.workers { worker.reactor.wake() }
         var stuck = 0
         if isCurrent {
             // We are on a worker: it cannot join itself. The threads exit on their own.

@@ -62,23 +62,31 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
     ///   - name: the prefix of the threads' names.
     ///   - blockedWorkerThreshold: how long a worker may stay inside one job before the watch
     ///     reports it and hands its queued work to the other workers; nil turns the watch off.
-    ///   - logger: where the watch reports blocked workers.
+    ///   - logger: where the watch reports blocked workers, and where the choice of reactor is
+    ///     explained when io_uring is refused (once per process).
+    ///   - reactor: io_uring or epoll; `.automatic` (the default) takes io_uring when the kernel
+    ///     and the sandbox allow it and epoll otherwise, and honours `SPINDLE_REACTOR`
+    ///     (`epoll`, `io_uring`, `auto`). See ``ReactorChoice``.
     ///
     /// - Throws: ``SpindleError/invalidWorkerCount(_:)`` for a count below 1;
-    ///   ``SpindleError/ioUringUnavailable(errno:reason:)`` when the kernel refuses io_uring;
+    ///   ``SpindleError/ioUringUnavailable(errno:reason:)`` when io_uring was asked for
+    ///   (`.ioUring`, or `SPINDLE_REACTOR=io_uring`) and the kernel refuses it;
     ///   ``SpindleError/threadCreationFailed(errno:)`` when threads cannot be started.
     public init(
         workers: Int? = nil,
         name: String = "spindle",
         blockedWorkerThreshold: Duration? = .milliseconds(100),
-        logger: Logger = Logger(label: "spindle")
+        logger: Logger = Logger(label: "spindle"),
+        reactor: ReactorChoice = .automatic
     ) throws(SpindleError) {
         let count = workers ?? WorkerCount.available()
         guard count >= 1 else { throw SpindleError.invalidWorkerCount(count) }
+        let backend = try ReactorSelection.resolve(reactor, logger: logger)
         DispatchWarmUp.ensure()
         workerCount = count
         blockingPool = BlockingPool(validated: "\(name)-blk")
-        shared = RuntimeShared(workerCount: count, hasBlockedWorkerWatch: blockedWorkerThreshold != nil)
+        shared = RuntimeShared(
+            workerCount: count, hasBlockedWorkerWatch: blockedWorkerThreshold != nil, reactorBackend: backend)
         shared.attach(self)
         try start(name: name)
         if let blockedWorkerThreshold {
@@ -120,8 +128,8 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
                     started.wait()
                     if failures.withLock({ $0 }) == nil {
                         worker.run()  // closes the ring when it returns
-                    } else if let ring = worker.ring {
-                        ring.close()  // a sibling failed to start: this worker never runs
+                    } else if let reactor = worker.reactor {
+                        reactor.close()  // a sibling failed to start: this worker never runs
                     }
                     shared.workerExited()
                 }

@@ -18,6 +18,9 @@ public struct RuntimeMetrics: Sendable {
     public var liveSpawnedTasks: Int
     /// Times the blocked-worker watch found a worker stuck in one job past its threshold.
     public var blockedWorkerReports: UInt64
+    /// The I/O reactor the workers run on (io_uring, or epoll where io_uring is refused or
+    /// was not chosen; see ``ReactorChoice``).
+    public var reactor: ReactorBackend
 
     /// Sum of `jobsRun` over all workers.
     public var jobsRun: UInt64 { workers.reduce(0) { $0 + $1.jobsRun } }

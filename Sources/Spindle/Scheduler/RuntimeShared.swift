@@ -62,6 +62,8 @@ final class RuntimeShared: TimerScheduler, @unchecked Sendable {
     /// Whether the runtime has a blocked-worker watch, which its workers' rings must then let
     /// reap them (Ring+Adoption.swift). Never changed.
     let hasBlockedWorkerWatch: Bool
+    /// The reactor every worker creates (Reactor/ReactorSelection.swift). Never changed.
+    let reactorBackend: ReactorBackend
 
     /// Counters for `metrics()`, relaxed: statistics, ordering nothing.
     let foreignWakeups = Atomic<UInt64>(0)
@@ -69,8 +71,9 @@ final class RuntimeShared: TimerScheduler, @unchecked Sendable {
     let orphanedJobs = Atomic<UInt64>(0)
     private let exitedCount = Atomic<Int>(0)
 
-    init(workerCount: Int, hasBlockedWorkerWatch: Bool) {
+    init(workerCount: Int, hasBlockedWorkerWatch: Bool, reactorBackend: ReactorBackend = .ioUring) {
         self.workerCount = workerCount
+        self.reactorBackend = reactorBackend
         self.hasBlockedWorkerWatch = hasBlockedWorkerWatch
         defersIOWakeups = hasBlockedWorkerWatch
         idle = Idle(workerCount: workerCount)
@@ -130,7 +133,7 @@ final class RuntimeShared: TimerScheduler, @unchecked Sendable {
     /// Wakes one parked worker if the wake-up rule says work is waiting and nobody looks for it.
     func notifyParked(from sender: Worker?) {
         guard let index = idle.workerToNotify() else { return }
-        workerRefs[index]._withUnsafeGuaranteedRef { $0.ring.wake() }
+        workerRefs[index]._withUnsafeGuaranteedRef { $0.reactor.wake() }
         if let sender {
             sender.counters.wakeupsSent.bump()
         } else {
@@ -173,7 +176,7 @@ final class RuntimeShared: TimerScheduler, @unchecked Sendable {
     func scheduleSharedTimer(_ action: TimerAction, deadline: UInt64) {
         if remoteTimers.insert(action, deadline: deadline), let index = idle.anySleeper() {
             // A parked worker must recompute its park timeout to include the new deadline.
-            workers[index].ring.wake()
+            workers[index].reactor.wake()
             foreignWakeups.add(1, ordering: .relaxed)
         }
     }

@@ -18,7 +18,7 @@ extension Worker {
         // Nor while this worker has I/O in flight: its work then comes from its own ring, whose
         // completions end a park directly, and the spin only took CPU from the processes at the
         // other end of the sockets (16% of an echo server's time went to spinning).
-        guard owner.pointee.isSearching, shared.idle.unparkedCount > 1, ring.inFlightCount == 0 else {
+        guard owner.pointee.isSearching, shared.idle.unparkedCount > 1, reactor.inFlightCount == 0 else {
             return false
         }
         let deadline = monotonicNanos() &+ Self.spinNanoseconds

@@ -25,9 +25,9 @@ extension Worker {
     func reapRing(parkingUntil deadline: UInt64? = nil) {
         owner.pointee.activity = .reapingCompletions
         if let deadline {
-            ring.park(deadline: deadline)
+            reactor.park(deadline: deadline)
         } else {
-            ring.flush()
+            reactor.flush()
         }
         owner.pointee.activity = .runningJob
         if owner.pointee.notifyAfterBatch {

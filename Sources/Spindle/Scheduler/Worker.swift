@@ -42,9 +42,10 @@ final class Worker: @unchecked Sendable {
     let queue = LocalQueue()
     let counters = WorkerCounters()
     /// Created on the worker's thread; set before the start gate opens and never changed
-    /// afterwards, so other threads may call `ring.wake()` once start-up is done. Adoptable
-    /// (Ring+Adoption.swift) when the runtime has a blocked-worker watch and more than one worker.
-    private(set) var ring: Ring!
+    /// afterwards, so other threads may call `reactor.wake()` once start-up is done. On
+    /// io_uring, a ring that is adoptable (Ring+Adoption.swift) when the runtime has a
+    /// blocked-worker watch and more than one worker; on epoll, an EpollReactor.
+    private(set) var reactor: Reactor!
 
     /// The LIFO slot, as a job pointer (0 when empty). The owner fills and empties it; the
     /// blocked-worker watch may empty it while the owner is stuck in a job. Exchanges are
@@ -131,16 +132,18 @@ final class Worker: @unchecked Sendable {
     func prepare() throws(SpindleError) {
         // Adoptable only where the watch can adopt it: with a watch and other workers to run
         // what it reaps.
-        ring = try Ring(counters: counters.ring, adoptable: shared.hasBlockedWorkerWatch && shared.workerCount > 1)
+        reactor = try Reactor(
+            shared.reactorBackend, counters: counters.ring,
+            adoptable: shared.hasBlockedWorkerWatch && shared.workerCount > 1)
     }
 
     // MARK: The loop
 
     func run() {
         spindle_set_current_worker(Unmanaged.passUnretained(self).toOpaque())
-        Ring.setCurrent(ring)
+        Reactor.setCurrent(reactor)
         defer {
-            Ring.setCurrent(nil)
+            Reactor.setCurrent(nil)
             spindle_set_current_worker(nil)
         }
         let executor = shared.runtime!.asUnownedTaskExecutor()
@@ -167,7 +170,7 @@ final class Worker: @unchecked Sendable {
         }
         leftLoop.open()
         drainForShutdown()
-        ring.close()
+        reactor.close()
         finished.open()
     }
 

@@ -35,20 +35,23 @@ final class ServerProcess: @unchecked Sendable {
         output = fdopen(pipeFDs[0], "r")!
         var line = [CChar](repeating: 0, count: 1024)
         var port = 0
+        var startup = ""
         while fgets(&line, 1024, output) != nil {
             let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            startup += text
             if text.contains("listening on ") {
                 port = Int(text.split(separator: ":").last!.filter { $0.isNumber }) ?? 0
                 break
             }
         }
         self.port = port
+        seen = startup
         if port == 0 { kill(pid, SIGKILL) }
-        try #require(port > 0, "\(name) did not report a port")
+        try #require(port > 0, "\(name) did not report a port:\n\(startup)")
     }
 
-    /// The output `waitForOutput` has read.
-    private var seen = ""
+    /// The output read so far: the start-up lines, and what `waitForOutput` has read.
+    private var seen: String
 
     /// Reads the child's output until a line contains `text`. Bounded: a child that has not
     /// printed it after `seconds` is killed (which ends the blocked read) and the test fails.
@@ -153,7 +156,10 @@ func exchange(port: Int, _ request: String, expect: Int = .max) async throws -> 
 
 extension SpindleTests {
     @Suite struct ServerExampleTests {
-        @Test(arguments: [["--workers", "2"], ["--event-loop"]])
+        @Test(arguments: [
+            ["--workers", "2", "--reactor", "io_uring"], ["--event-loop", "--reactor", "io_uring"],
+            ["--workers", "2", "--reactor", "epoll"], ["--event-loop", "--reactor", "epoll"],
+        ])
         func httpExampleServesKeepAliveRejectsMalformedAndStopsOnSIGTERM(arguments: [String]) async throws {
             let server = try ServerProcess("spindle-http", arguments)
             let port = server.port
@@ -177,9 +183,11 @@ extension SpindleTests {
             #expect(output.contains("stopped"), "\(output)")
         }
 
-        @Test func echoExampleKeepsServingUnderDescriptorExhaustionWithoutSpinning() async throws {
+        @Test(arguments: ["io_uring", "epoll"])
+        func echoExampleKeepsServingUnderDescriptorExhaustionWithoutSpinning(reactor: String) async throws {
             // The child may hold 64 descriptors; its runtime and stdio take about 15.
-            let server = try ServerProcess("spindle-echo", ["--workers", "2", "--max-open-files", "64"])
+            let server = try ServerProcess(
+                "spindle-echo", ["--workers", "2", "--max-open-files", "64", "--reactor", reactor])
             let port = server.port
             let (early, cpu, late, recovered) = try await bounded(60, "echo under EMFILE") {
                 () -> (Bool, Double, Bool, Bool) in

@@ -4,17 +4,37 @@ import Synchronization
 import Testing
 @testable import Spindle
 
-/// Where an I/O test runs: the work-stealing runtime (1 or 2 workers) or the event loop.
+/// Where an I/O test runs: the work-stealing runtime (1 or 2 workers) or the event loop, on
+/// io_uring or on epoll (`Host.allCases` covers both reactors; `Host.ioUring` the ring only).
 enum Host: String, CaseIterable, Sendable, CustomStringConvertible {
     case oneWorker, twoWorkers, eventLoop
+    case oneWorkerEpoll, twoWorkersEpoll, eventLoopEpoll
     var description: String { rawValue }
 
+    /// The hosts on io_uring (tests of the ring itself).
+    static let ioUring: [Host] = [.oneWorker, .twoWorkers, .eventLoop]
+    /// The hosts on epoll.
+    static let epoll: [Host] = [.oneWorkerEpoll, .twoWorkersEpoll, .eventLoopEpoll]
+
+    var reactor: ReactorChoice {
+        switch self {
+        case .oneWorker, .twoWorkers, .eventLoop: return .ioUring
+        case .oneWorkerEpoll, .twoWorkersEpoll, .eventLoopEpoll: return .epoll
+        }
+    }
+
+    var isEpoll: Bool { reactor == .epoll }
+
     func run<T: Sendable>(_ seconds: Double = 60, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await bounded(seconds, "I/O test on \(self)") {
+        let reactor = self.reactor
+        return try await bounded(seconds, "I/O test on \(self)") {
             switch self {
-            case .oneWorker: return try await Runtime.run(workers: 1) { try await body() }
-            case .twoWorkers: return try await Runtime.run(workers: 2) { try await body() }
-            case .eventLoop: return try await EventLoop.run { try await body() }
+            case .oneWorker, .oneWorkerEpoll:
+                return try await Runtime.run(workers: 1, reactor: reactor) { try await body() }
+            case .twoWorkers, .twoWorkersEpoll:
+                return try await Runtime.run(workers: 2, reactor: reactor) { try await body() }
+            case .eventLoop, .eventLoopEpoll:
+                return try await EventLoop.run(reactor: reactor) { try await body() }
             }
         }
     }
