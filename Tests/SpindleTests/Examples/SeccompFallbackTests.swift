@@ -49,7 +49,7 @@ extension SpindleTests {
             let server = try ServerProcess("spindle-http", ["--deny-io-uring"] + arguments)
             let port = server.port
             let response = try await bounded(30, "http under seccomp") {
-                try await exchange(port: port, "GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+                try await exchange(port: port, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             }
             let (status, output) = server.stop()
             #expect(response.hasPrefix("HTTP/1.1 200 OK\r\n") && response.hasSuffix("Hello, World!"), "\(response)")
