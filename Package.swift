@@ -30,6 +30,8 @@ let package = Package(
             providers: [.apt(["liburing-dev"])]
         ),
         .target(name: "CSpindle", dependencies: ["CURing"]),
+        // Test support only (no product): counts heap allocations (AllocationTests).
+        .target(name: "CAllocationCounter"),
         .target(
             name: "Spindle",
             dependencies: ["CSpindle", "CURing", .product(name: "Logging", package: "swift-log")],
@@ -117,6 +119,7 @@ let package = Package(
                 "SpindleServiceLifecycle", "SpindleMetrics", "spindle-service-example",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
+                "CAllocationCounter",
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
