@@ -68,10 +68,8 @@ enum HTTPPlaintext {
     // MARK: SpindleHTTP
 
     static func runSpindleHTTP(seconds: Int) async throws -> [Metric] {
-        var plain = HTTPResponse(status: .ok)
-        plain.headerFields[.contentType] = "text/plain; charset=utf-8"
-        var json = HTTPResponse(status: .ok)
-        json.headerFields[.contentType] = "application/json; charset=utf-8"
+        let plain = HTTPResponse(status: .ok, headerFields: [.contentType: "text/plain; charset=utf-8"])
+        let json = HTTPResponse(status: .ok, headerFields: [.contentType: "application/json; charset=utf-8"])
         let plainBody = Array(body.utf8)
         let server = HTTPServer(logger: quietLogger) { request, _, response in
             switch request.path {
