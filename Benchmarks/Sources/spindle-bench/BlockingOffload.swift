@@ -26,7 +26,7 @@ enum BlockingOffload {
 
         init(_ runtime: RuntimeKind) {
             switch runtime {
-            case .spindle, .eventloop: self = .toThread
+            case .spindle, .eventloop, .hummingbirdSpindle: self = .toThread
             case .swiftDefault: self = .dispatchUtility
             case .swiftNIO, .hummingbird: self = .nioThreadPool
             case .floor: self = .sharedPool

@@ -10,9 +10,15 @@ enum RuntimeKind: String, CaseIterable, Sendable {
     case floor
     /// Hummingbird 2's HTTP server; only W8 runs on it.
     case hummingbird
+    /// The same Hummingbird application served by SpindleHTTP on a Spindle runtime
+    /// (Integrations/HummingbirdSpindle); only W8 runs on it.
+    case hummingbirdSpindle = "hummingbird-spindle"
 
     /// Runtimes with exactly one thread are measured only at threads = 1.
     var isSingleThreaded: Bool { self == .eventloop || self == .floor }
+
+    /// The HTTP frameworks, which only W8 runs on.
+    var isHTTPFramework: Bool { self == .hummingbird || self == .hummingbirdSpindle }
 }
 
 /// A workload of shared/workloads.md. The raw value is the id printed in RESULT lines.
@@ -79,10 +85,10 @@ enum WorkloadID: String, CaseIterable, Sendable {
     /// no timers of its own (its sleeps would measure Dispatch's).
     func runs(on runtime: RuntimeKind) -> Bool {
         switch self {
-        case .w7: runtime != .floor && runtime != .hummingbird
-        case .w8: runtime == .spindle || runtime == .eventloop || runtime == .hummingbird
+        case .w7: runtime != .floor && !runtime.isHTTPFramework
+        case .w8: runtime == .spindle || runtime == .eventloop || runtime.isHTTPFramework
         case .w9: runtime == .spindle || runtime == .eventloop || runtime == .swiftNIO
-        default: runtime != .hummingbird
+        default: !runtime.isHTTPFramework
         }
     }
 }

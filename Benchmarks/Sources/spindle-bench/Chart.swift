@@ -15,6 +15,7 @@ struct Chart {
         .swiftNIO: ["#f2b36b", "#c46a12", "#7a3e05"],
         .floor: ["#c49bd6"],
         .hummingbird: ["#e89bb5", "#b03a6a"],
+        .hummingbirdSpindle: ["#9bd6d0", "#2a8a80"],
     ]
 
     /// Configurations drawn as bars: those measured in some workload whose baseline (the 1x

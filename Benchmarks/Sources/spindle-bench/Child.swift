@@ -76,7 +76,7 @@ struct Host: Sendable {
 
     init(_ kind: RuntimeKind, threads: Int) throws {
         switch kind {
-        case .spindle:
+        case .spindle, .hummingbirdSpindle:
             let runtime = try Runtime(workers: threads)
             executor = runtime
             stop = { await runtime.shutdown(gracePeriod: .seconds(5)) }

@@ -13,10 +13,10 @@ enum LoadGenerator {
 
     private static let waiter = DispatchQueue(label: "spindle-bench.load")
 
-    /// W8: `wrk -t1 -c64 -d<seconds>s --latency` against `GET /` on 127.0.0.1:`port`.
-    static func wrk(port: Int, seconds: Int) async throws -> [Metric] {
+    /// W8: `wrk -t1 -c64 -d<seconds>s --latency` against `GET <path>` on 127.0.0.1:`port`.
+    static func wrk(port: Int, seconds: Int, path: String = "/") async throws -> [Metric] {
         let output = try await run(
-            [wrkPath, "-t1", "-c64", "-d\(seconds)s", "--latency", "http://127.0.0.1:\(port)/"],
+            [wrkPath, "-t1", "-c64", "-d\(seconds)s", "--latency", "http://127.0.0.1:\(port)\(path)"],
             timeout: Double(seconds) + slack)
         return try parseWrk(output)
     }

@@ -19,7 +19,7 @@ struct SpindleBench: ParsableCommand {
     @Option(help: "Comma-separated workload ids (W1,W2,W3,W4,W5,W6,W7,W8,W9,W10,W11).")
     var workloads = WorkloadID.allCases.map(\.rawValue).joined(separator: ",")
 
-    @Option(help: "Comma-separated runtimes (spindle,eventloop,swift-default,swift-nio,floor,hummingbird).")
+    @Option(help: "Comma-separated runtimes (spindle,eventloop,swift-default,swift-nio,floor,hummingbird,hummingbird-spindle).")
     var runtimes = RuntimeKind.allCases.map(\.rawValue).joined(separator: ",")
 
     @Option(help: "Comma-separated thread counts. eventloop and floor run only at 1.")

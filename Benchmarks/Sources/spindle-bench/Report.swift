@@ -64,7 +64,7 @@ struct Report {
 
     /// The first `columns` cells padded to their widths, then any others (a failure).
     private func row(_ cells: [String], columns: Int) -> String {
-        let widths = Array([16, 8, 5, 12, 12, 12, 9, 16].prefix(columns))
+        let widths = Array([19, 8, 5, 12, 12, 12, 9, 16].prefix(columns))  // 19: "hummingbird-spindle"
         return "  " + zip(cells, widths).enumerated().map { index, pair in
             let (cell, width) = pair
             let padding = String(repeating: " ", count: max(0, width - cell.count))
