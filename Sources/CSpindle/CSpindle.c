@@ -122,3 +122,9 @@ uint32_t spindle_signal_take(int32_t signo) {
     if (signo <= 0 || signo >= 65) return 0;
     return atomic_exchange(&spindle_signal_counts[signo], 0);
 }
+
+extern size_t swift_retainCount(void *object);
+
+size_t spindle_strong_retain_count(const void *object) {
+    return swift_retainCount((void *)object);
+}

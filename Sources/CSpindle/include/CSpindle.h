@@ -39,6 +39,11 @@ static inline void spindle_cpu_relax(void) {
     __builtin_ia32_pause();
 #elif defined(__aarch64__)
     __asm__ __volatile__("yield");
+/// The strong reference count of a Swift heap object (the Swift runtime's `swift_retainCount`,
+/// which the standard library's `_getRetainCount` calls): how many `Task` handles to a task
+/// exist, for the unobserved-failure check in Core/TaskRegistry.swift.
+size_t spindle_strong_retain_count(const void *object);
+
 #endif
 }
 
@@ -100,5 +105,10 @@ static inline int spindle_cqe_has_more(uint32_t flags) { return (flags & IORING_
 static inline int spindle_ring_has_deferred_work(struct io_uring *ring) {
     return (IO_URING_READ_ONCE(*ring->sq.kflags) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)) != 0;
 }
+
+/// The strong reference count of a Swift heap object (the Swift runtime's `swift_retainCount`,
+/// which the standard library's `_getRetainCount` calls): how many `Task` handles to a task
+/// exist, for the unobserved-failure check in Core/TaskRegistry.swift.
+size_t spindle_strong_retain_count(const void *object);
 
 #endif

@@ -23,6 +23,7 @@
 
 import CSpindle
 import Glibc
+import Logging
 import Synchronization
 @_spi(ExperimentalScheduling) import _Concurrency
 
@@ -61,7 +62,8 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
     /// it (both sequentially consistent), so no job is stranded.
     let lifecycle = Lifecycle()
     var thread: OSThread?
-    let registry = TaskRegistry()
+    /// The tasks started with `spawn`, which shutdown cancels and waits for.
+    let registry: TaskRegistry
     /// The first shutdown's report, set when it is done (later calls return it).
     let shutdownReport = Lock<ShutdownReport?>(nil)
     let shutdownDone = Gate()
@@ -69,16 +71,23 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
     /// returns, and `runBlocking` stops it then; `shutdown` does not (see `runBlocking`).
     let stoppedByRunBlocking: Bool
     let counters = WorkerCounters()
+    /// The job the loop is running (its address), 0 between jobs, for the task dump. Relaxed,
+    /// like a worker's (Scheduler/Worker.swift): a dump only samples it.
+    let publishedJob = Atomic<UInt>(0)
     /// The pool ``toThread(_:)`` uses on this loop (threads named `spindle-blk-<n>`, started on
     /// demand). Shutdown of the loop shuts it down after the spawned tasks' grace period.
     public let blockingPool = BlockingPool(validated: "spindle-blk")
 
     /// Starts a loop on a new thread named `name`.
     ///
+    /// - Parameters:
+    ///   - name: the thread's name.
+    ///   - logger: where failures of spawned tasks that nobody can await are reported.
     /// - Throws: ``SpindleError/ioUringUnavailable(errno:reason:)`` when the kernel refuses
     ///   io_uring; ``SpindleError/threadCreationFailed(errno:)``.
-    public init(name: String = "spindle-loop") throws(SpindleError) {
+    public init(name: String = "spindle-loop", logger: Logger = Logger(label: "spindle")) throws(SpindleError) {
         DispatchWarmUp.ensure()
+        registry = TaskRegistry(logger: logger)
         stoppedByRunBlocking = false
         let started = Gate()
         let failure = Lock<SpindleError?>(nil)
@@ -106,8 +115,11 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
 
     /// A loop that runs on the calling thread when that thread calls `runLoop` (used by
     /// `runBlocking` and the main executor). The ring is created here, on that thread.
-    init(onCurrentThread: (), stoppedByRunBlocking: Bool = false) throws(SpindleError) {
+    init(
+        onCurrentThread: (), stoppedByRunBlocking: Bool = false, logger: Logger = Logger(label: "spindle")
+    ) throws(SpindleError) {
         DispatchWarmUp.ensure()
+        registry = TaskRegistry(logger: logger)
         self.stoppedByRunBlocking = stoppedByRunBlocking
         ring = try Ring(counters: counters.ring)
         // Never deallocated, for the reason given in Runtime.init.
@@ -223,7 +235,9 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
                     break
                 }
                 budget -= 1
+                publishedJob.store(unsafeBitCast(job, to: UInt.self), ordering: .relaxed)
                 job.runSynchronously(on: taskExecutor)
+                publishedJob.store(0, ordering: .relaxed)
                 counters.jobsRun.bump()
                 sinceMaintenance &+= 1
                 if sinceMaintenance == Self.maintenanceInterval {

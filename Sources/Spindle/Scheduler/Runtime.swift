@@ -46,7 +46,7 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
     /// What the workers share.
     let shared: RuntimeShared
     /// The tasks started with `spawn`, which shutdown cancels and waits for.
-    let registry = TaskRegistry()
+    let registry: TaskRegistry
     private(set) var threads: [OSThread] = []
     /// Set once in init; nil when the watch is off.
     private(set) var watch: BlockedWorkerWatch?
@@ -62,7 +62,8 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
     ///   - name: the prefix of the threads' names.
     ///   - blockedWorkerThreshold: how long a worker may stay inside one job before the watch
     ///     reports it and hands its queued work to the other workers; nil turns the watch off.
-    ///   - logger: where the watch reports blocked workers.
+    ///   - logger: where the watch reports blocked workers, and failures of spawned tasks that
+    ///     nobody can await are reported.
     ///
     /// - Throws: ``SpindleError/invalidWorkerCount(_:)`` for a count below 1;
     ///   ``SpindleError/ioUringUnavailable(errno:reason:)`` when the kernel refuses io_uring;
@@ -77,6 +78,7 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
         guard count >= 1 else { throw SpindleError.invalidWorkerCount(count) }
         DispatchWarmUp.ensure()
         workerCount = count
+        registry = TaskRegistry(logger: logger)
         blockingPool = BlockingPool(validated: "\(name)-blk")
         shared = RuntimeShared(workerCount: count, hasBlockedWorkerWatch: blockedWorkerThreshold != nil)
         shared.attach(self)

@@ -75,6 +75,9 @@ public final class Channel<Element: Sendable>: Sendable, AsyncSequence {
             break
         }
         let id = state.withLock { $0.makeID() }
+        let activity = SpawnedTaskRecord.ofCurrentTask  // for the task dump
+        activity?.suspending(on: TaskWait.channel(self, sending: true))
+        defer { activity?.resumed() }
         try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
                 // Decide again under the lock: a receiver or close may have come in between.
@@ -117,6 +120,9 @@ public final class Channel<Element: Sendable>: Sendable, AsyncSequence {
             break
         }
         let id = state.withLock { $0.makeID() }
+        let activity = SpawnedTaskRecord.ofCurrentTask  // for the task dump
+        activity?.suspending(on: TaskWait.channel(self, sending: false))
+        defer { activity?.resumed() }
         return try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Element?, any Error>) in
                 let action = state.withLock {
