@@ -3,7 +3,7 @@
 // published job. See Core/TaskSnapshot.swift for what each state can and cannot promise.
 
 extension Runtime {
-    /// A snapshot of the live tasks started with ``spawn(name:priority:_:)-(_,_,()->Success)``:
+    /// A snapshot of the live tasks started with `spawn`:
     /// each one's name, age, and state: running (on which worker), queued (not started),
     /// suspended in one of Spindle's waits (an I/O request and its descriptor, a sleep and its
     /// deadline, a `withTimeout`, a channel, a blocking-pool job), or none of these. Tasks that
