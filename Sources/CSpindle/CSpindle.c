@@ -207,3 +207,9 @@ int32_t spindle_seccomp_deny_io_uring(void) {
     if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &filter) != 0) return -errno;
     return 0;
 }
+
+extern size_t swift_retainCount(void *object);
+
+size_t spindle_strong_retain_count(const void *object) {
+    return swift_retainCount((void *)object);
+}

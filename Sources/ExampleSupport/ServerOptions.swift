@@ -136,7 +136,8 @@ public func runServer(
 }
 
 /// Accepts connections until the listener closes, each served by `handle` in a child task
-/// (children inherit the runtime; cancelling the caller cancels them all).
+/// (children inherit the runtime; cancelling the caller cancels them all), which runs it as a
+/// task spawned with the peer's address as its name, so the task dump lists the connections.
 public func acceptLoop(
     _ listener: TCPListener, _ handle: @escaping @Sendable (TCPStream) async -> Void
 ) async {
@@ -145,7 +146,8 @@ public func acceptLoop(
             for try await connection in listener.connections {
                 group.addTask {
                     defer { connection.close() }
-                    await handle(connection)
+                    let peer = (try? connection.peerAddress).map { "\($0)" } ?? "?"
+                    await runSpawned(name: "connection \(peer)") { await handle(connection) }
                 }
             }
         } catch {

@@ -5,9 +5,10 @@
 //     swift run -c release spindle-http --port 8080 --workers 2     # or --event-loop
 //     wrk -t1 -c64 -d10s http://127.0.0.1:8080/
 //
-// Stops cleanly on SIGINT or SIGTERM.
+// Stops cleanly on SIGINT or SIGTERM; SIGUSR1 prints the live tasks to standard error.
 
 import ExampleSupport
+import Glibc
 import HTTPTypes
 import Spindle
 import SpindleHTTP
@@ -30,6 +31,8 @@ let server = HTTPServer { request, _, response in
     }
 }
 
+let taskDump = TaskDumpSignal(SIGUSR1)
 runServer(name: "spindle-http", defaultPort: 8080) { listener in
+    taskDump.start()
     await server.serve(listener)
 }

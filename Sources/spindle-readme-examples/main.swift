@@ -162,3 +162,29 @@ let reply = try await Runtime.run(workers: 2) {
     return String(decoding: received, as: UTF8.self)
 }
 print("http:", reply.hasPrefix("HTTP/1.1 200 OK") && reply.hasSuffix("/upload got 3 bytes"))
+
+// README: "What is running: task dumps and unobserved failures"
+let observed = try Runtime(workers: 2)
+let inbox = Channel<String>(capacity: 1)
+let consumer = try observed.spawn(name: "consumer") { try await inbox.receive() }
+let napper = try observed.spawn(name: "napper") { try await Spindle.sleep(for: .seconds(30)) }
+try await Spindle.sleep(for: .milliseconds(50))   // (let them reach their waits)
+print(observed.formattedTaskDump())
+// runtime (2 workers): 2 spawned tasks
+//   task 0 'consumer', age 50.0 ms: suspended in channel receive (channel 0x7f3a1c0042d0)
+//   task 1 'napper', age 50.0 ms: suspended in sleep (29950.0 ms left)
+let waiting = observed.taskDump().filter { if case .suspended = $0.state { true } else { false } }
+
+struct Lost: Error {}
+let go = Channel<Void>(capacity: 1)
+_ = try observed.spawn(name: "forgotten") {   // the handle is dropped: nobody can await it
+    _ = try await go.receive()
+    throw Lost()
+}
+try await go.send(())
+// logged: error: spawned task 'forgotten' failed and nobody can await its error (every handle
+// to it was dropped): Lost()
+// (Not in the README: what the test checks, and the end.)
+print("waiting: \(waiting.count)")
+_ = (consumer, napper)
+await observed.shutdown()

@@ -46,6 +46,11 @@ static inline void spindle_cpu_relax(void) {
     __builtin_ia32_pause();
 #elif defined(__aarch64__)
     __asm__ __volatile__("yield");
+/// The strong reference count of a Swift heap object (the Swift runtime's `swift_retainCount`,
+/// which the standard library's `_getRetainCount` calls): how many `Task` handles to a task
+/// exist, for the unobserved-failure check in Core/TaskRegistry.swift.
+size_t spindle_strong_retain_count(const void *object);
+
 #endif
 }
 
@@ -151,5 +156,10 @@ static inline int spindle_msg_dontwait(void) { return MSG_DONTWAIT; }
 /// everything else. Needs no privilege (it sets PR_SET_NO_NEW_PRIVS first). 0 or -errno
 /// (-ENOTSUP on another architecture).
 int32_t spindle_seccomp_deny_io_uring(void);
+
+/// The strong reference count of a Swift heap object (the Swift runtime's `swift_retainCount`,
+/// which the standard library's `_getRetainCount` calls): how many `Task` handles to a task
+/// exist, for the unobserved-failure check in Core/TaskRegistry.swift.
+size_t spindle_strong_retain_count(const void *object);
 
 #endif

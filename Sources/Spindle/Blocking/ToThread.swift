@@ -15,7 +15,7 @@
 public nonisolated(nonsending) func toThread<Success: Sendable>(
     _ body: @escaping @Sendable () throws -> Success
 ) async throws -> Success {
-    try await BlockingPool.current.run(body)
+    try await runRecorded(on: BlockingPool.current, body)
 }
 
 /// Runs `body` on a thread of `pool` and returns its value or rethrows its error; the
@@ -28,7 +28,17 @@ public nonisolated(nonsending) func toThread<Success: Sendable>(
 public nonisolated(nonsending) func runInExecutor<Success: Sendable>(
     _ pool: BlockingPool, _ body: @escaping @Sendable () throws -> Success
 ) async throws -> Success {
-    try await pool.run(body)
+    try await runRecorded(on: pool, body)
+}
+
+/// `pool.run(body)`, recorded as the caller's wait for the task dump (Support/TaskActivity.swift).
+private nonisolated(nonsending) func runRecorded<Success: Sendable>(
+    on pool: BlockingPool, _ body: @escaping @Sendable () throws -> Success
+) async throws -> Success {
+    let activity = SpawnedTaskRecord.ofCurrentTask
+    activity?.suspending(on: TaskWait.blockingJob)
+    defer { activity?.resumed() }
+    return try await pool.run(body)
 }
 
 extension BlockingPool {

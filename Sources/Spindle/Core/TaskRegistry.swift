@@ -17,6 +17,7 @@
 // task's group) is recognised as well as the task itself.
 
 import Glibc
+import Logging
 import Synchronization
 
 protocol CancellableTask: Sendable {
@@ -30,10 +31,11 @@ final class TaskRegistry: Sendable {
         var generation: UInt32 = 0
         var isLive = false
         var handle: (any CancellableTask)? = nil
-        /// The task's address (the job Swift enqueues for it) and name, for the blocked-worker
-        /// watch's report.
+        /// The task's address (the job Swift enqueues for it), for the blocked-worker watch's
+        /// report and the task dump.
         var task: UInt = 0
-        var name: String? = nil
+        /// Its name, age and current wait (Support/TaskActivity.swift), set with the handle.
+        var record: SpawnedTaskRecord? = nil
     }
 
     private struct Slab {
@@ -83,22 +85,23 @@ final class TaskRegistry: Sendable {
         let spared: UInt64?
     }
 
-    /// The spawned task that code runs in: its registry and slot. Bound for the operation of
-    /// every task `spawn` starts, and so inherited by the tasks that operation starts.
-    struct SpawnedTask: Sendable {
-        let registry: ObjectIdentifier
-        let id: UInt64
-    }
-
-    @TaskLocal static var current: SpawnedTask? = nil
-
-    /// The caller's spawned task (see the file comment), if it is one of this registry's.
+    /// The caller's spawned task (see the file comment), if it is one of this registry's. The
+    /// task-local is `SpawnedTaskRecord.current`, bound for the operation of every task `spawn`
+    /// starts, and so inherited by the tasks that operation starts.
     var callersTask: UInt64? {
-        guard let current = Self.current, current.registry == ObjectIdentifier(self) else { return nil }
+        guard let current = SpawnedTaskRecord.current, current.registry == ObjectIdentifier(self) else {
+            return nil
+        }
         return current.id
     }
 
     private let slab = Lock(Slab())
+    /// Where failures nobody can observe are reported (TaskRegistry+Failures.swift).
+    let logger: Logger
+
+    init(logger: Logger) {
+        self.logger = logger
+    }
 
     var liveCount: Int { slab.withLock { $0.live } }
 
@@ -126,7 +129,7 @@ final class TaskRegistry: Sendable {
 
     /// Stores the handle of the task created for `id`. If the registry closed in between, the
     /// task is cancelled at once, as shutdown did for the others.
-    func attach(_ id: UInt64, _ handle: some CancellableTask, task: UInt, name: String?) {
+    func attach(_ id: UInt64, _ handle: some CancellableTask, task: UInt, record: SpawnedTaskRecord) {
         let cancelNow = slab.withLock { slab -> Bool in
             let index = Int(id & 0xFFFF_FFFF)
             guard slab.slots[index].generation == UInt32(id >> 32), slab.slots[index].isLive else {
@@ -134,7 +137,7 @@ final class TaskRegistry: Sendable {
             }
             slab.slots[index].handle = handle
             slab.slots[index].task = task
-            slab.slots[index].name = name
+            slab.slots[index].record = record
             return slab.closed
         }
         if cancelNow { handle.cancel() }
@@ -159,7 +162,30 @@ final class TaskRegistry: Sendable {
     /// The name given to `spawn` for the live task at `address`, if any.
     func name(ofTask address: UInt) -> String? {
         slab.withLock { slab in
-            slab.slots.first { $0.isLive && $0.task == address }?.name.map { "task '\($0)'" }
+            slab.slots.first { $0.isLive && $0.task == address }?.record?.name.map { "task '\($0)'" }
+        }
+    }
+
+    /// The live tasks' records and addresses, for the task dump (tasks whose `spawn` has not
+    /// returned yet are left out).
+    func liveTasks() -> [(record: SpawnedTaskRecord, task: UInt)] {
+        slab.withLock { slab in
+            slab.slots.compactMap { slot in
+                guard slot.isLive, let record = slot.record else { return nil }
+                return (record, slot.task)
+            }
+        }
+    }
+
+    /// The address of the live task `id`, if its handle is attached; under the lock, so the
+    /// handle the slot holds is still counted (TaskRegistry+Failures.swift).
+    func withAttachedTask<R>(_ id: UInt64, _ body: (UInt) -> R) -> R? {
+        slab.withLock { slab in
+            // Fields read in place: a copy of the slot would retain the handle and be counted.
+            let index = Int(id & 0xFFFF_FFFF)
+            guard slab.slots[index].generation == UInt32(id >> 32), slab.slots[index].isLive else { return nil }
+            let task = slab.slots[index].task  // set with the handle by `attach`
+            return task == 0 ? nil : body(task)
         }
     }
 
@@ -181,13 +207,15 @@ extension TaskRegistry {
         _ operation: sending @escaping () async -> Success
     ) throws(SpindleError) -> Task<Success, Never> {
         let id = try reserve()
+        let record = SpawnedTaskRecord(registry: ObjectIdentifier(self), id: id, name: name)
         let task = Task(name: name, executorPreference: executor, priority: priority) { [self] in
+            record.owner.store(currentTaskAddress(), ordering: .relaxed)
             defer { finish(id) }
-            return await Self.$current.withValue(SpawnedTask(registry: ObjectIdentifier(self), id: id)) {
+            return await SpawnedTaskRecord.$current.withValue(record) {
                 await operation()
             }
         }
-        attach(id, task, task: unsafeBitCast(task, to: UInt.self), name: name)
+        attach(id, task, task: unsafeBitCast(task, to: UInt.self), record: record)
         return task
     }
 
@@ -197,13 +225,20 @@ extension TaskRegistry {
         _ operation: sending @escaping () async throws -> Success
     ) throws(SpindleError) -> Task<Success, any Error> {
         let id = try reserve()
+        let record = SpawnedTaskRecord(registry: ObjectIdentifier(self), id: id, name: name)
         let task = Task(name: name, executorPreference: executor, priority: priority) { [self] in
+            record.owner.store(currentTaskAddress(), ordering: .relaxed)
             defer { finish(id) }
-            return try await Self.$current.withValue(SpawnedTask(registry: ObjectIdentifier(self), id: id)) {
-                try await operation()
+            do {
+                return try await SpawnedTaskRecord.$current.withValue(record) {
+                    try await operation()
+                }
+            } catch {
+                reportIfUnobservable(error, of: id, name: name)
+                throw error
             }
         }
-        attach(id, task, task: unsafeBitCast(task, to: UInt.self), name: name)
+        attach(id, task, task: unsafeBitCast(task, to: UInt.self), record: record)
         return task
     }
 

@@ -15,7 +15,8 @@ import Synchronization
 @_spi(ExperimentalScheduling) import _Concurrency
 
 extension EventLoop {
-    /// Starts a task on this loop. Shutdown cancels it if it is still running.
+    /// Starts a task on this loop. Shutdown cancels it if it is still running. The task is
+    /// listed by ``taskDump()`` while it lives.
     ///
     /// - Throws: ``SpindleError/shutDown`` once shutdown has begun.
     @discardableResult
@@ -28,6 +29,14 @@ extension EventLoop {
     }
 
     /// Starts a throwing task on this loop. Shutdown cancels it if it is still running.
+    ///
+    /// The task is listed by ``taskDump()`` while it lives. If its operation throws an error
+    /// other than `CancellationError` when no handle to it exists any more (the one returned
+    /// here and every copy of it were dropped, so nobody can ever await the error), the error
+    /// is logged with the task's name through the loop's `logger` (asyncio's "Task exception
+    /// was never retrieved"). A handle that still exists when the operation throws counts as
+    /// observed, whether or not it is awaited later; so does a failure in the instant before
+    /// `spawn` has returned. See docs/introspection.md.
     ///
     /// - Throws: ``SpindleError/shutDown`` once shutdown has begun.
     @discardableResult

@@ -65,7 +65,8 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
     /// it (both sequentially consistent), so no job is stranded.
     let lifecycle = Lifecycle()
     var thread: OSThread?
-    let registry = TaskRegistry()
+    /// The tasks started with `spawn`, which shutdown cancels and waits for.
+    let registry: TaskRegistry
     /// The first shutdown's report, set when it is done (later calls return it).
     let shutdownReport = Lock<ShutdownReport?>(nil)
     let shutdownDone = Gate()
@@ -73,21 +74,29 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
     /// returns, and `runBlocking` stops it then; `shutdown` does not (see `runBlocking`).
     let stoppedByRunBlocking: Bool
     let counters = WorkerCounters()
+    /// The job the loop is running (its address), 0 between jobs, for the task dump. Relaxed,
+    /// like a worker's (Scheduler/Worker.swift): a dump only samples it.
+    let publishedJob = Atomic<UInt>(0)
     /// The pool ``toThread(_:)`` uses on this loop (threads named `spindle-blk-<n>`, started on
     /// demand). Shutdown of the loop shuts it down after the spawned tasks' grace period.
     public let blockingPool = BlockingPool(validated: "spindle-blk")
 
     /// Starts a loop on a new thread named `name`.
     ///
-    /// - Parameter reactor: io_uring or epoll; `.automatic` (the default) takes io_uring when
-    ///   the kernel and the sandbox allow it, and honours `SPINDLE_REACTOR` (see
-    ///   ``ReactorChoice``).
+    /// - Parameters:
+    ///   - name: the thread's name.
+    ///   - reactor: io_uring or epoll; `.automatic` (the default) takes io_uring when the kernel
+    ///     and the sandbox allow it, and honours `SPINDLE_REACTOR` (see ``ReactorChoice``).
+    ///   - logger: where failures of spawned tasks that nobody can await are reported.
     /// - Throws: ``SpindleError/ioUringUnavailable(errno:reason:)`` when io_uring was asked for
     ///   and the kernel refuses it; ``SpindleError/threadCreationFailed(errno:)``.
-    public init(name: String = "spindle-loop", reactor: ReactorChoice = .automatic) throws(SpindleError) {
+    public init(
+        name: String = "spindle-loop", reactor: ReactorChoice = .automatic, logger: Logger = Logger(label: "spindle")
+    ) throws(SpindleError) {
         DispatchWarmUp.ensure()
+        registry = TaskRegistry(logger: logger)
         stoppedByRunBlocking = false
-        let backend = try ReactorSelection.resolve(reactor, logger: Logger(label: "spindle"))
+        let backend = try ReactorSelection.resolve(reactor, logger: logger)
         reactorBackend = backend
         let started = Gate()
         let failure = Lock<SpindleError?>(nil)
@@ -116,11 +125,13 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
     /// A loop that runs on the calling thread when that thread calls `runLoop` (used by
     /// `runBlocking` and the main executor). The ring is created here, on that thread.
     init(
-        onCurrentThread: (), stoppedByRunBlocking: Bool = false, reactor: ReactorChoice = .automatic
+        onCurrentThread: (), stoppedByRunBlocking: Bool = false, reactor: ReactorChoice = .automatic,
+        logger: Logger = Logger(label: "spindle")
     ) throws(SpindleError) {
         DispatchWarmUp.ensure()
+        registry = TaskRegistry(logger: logger)
         self.stoppedByRunBlocking = stoppedByRunBlocking
-        let backend = try ReactorSelection.resolve(reactor, logger: Logger(label: "spindle"))
+        let backend = try ReactorSelection.resolve(reactor, logger: logger)
         reactorBackend = backend
         self.reactor = try Reactor(backend, counters: counters.ring)
         // Never deallocated, for the reason given in Runtime.init.
@@ -240,7 +251,9 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
                     break
                 }
                 budget -= 1
+                publishedJob.store(unsafeBitCast(job, to: UInt.self), ordering: .relaxed)
                 job.runSynchronously(on: taskExecutor)
+                publishedJob.store(0, ordering: .relaxed)
                 counters.jobsRun.bump()
                 sinceMaintenance &+= 1
                 if sinceMaintenance == Self.maintenanceInterval {

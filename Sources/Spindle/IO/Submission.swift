@@ -62,6 +62,8 @@ enum IOSubmission {
         // Already cancelled: nothing is submitted, so nothing can be lost.
         if Task.isCancelled { return IOCompletion(result: -ECANCELED, flags: 0) }
         let userData = ring.reserve()
+        let activity = SpawnedTaskRecord.ofCurrentTask  // for the task dump (Support/TaskActivity.swift)
+        defer { activity?.resumed() }
         return await withTaskCancellationHandler {
             await withUnsafeContinuation { (continuation: UnsafeContinuation<IOCompletion, Never>) in
                 // Still the thread that reserved the slot: nothing between the reservation and
@@ -73,6 +75,7 @@ enum IOSubmission {
                 }
                 ring.submit(userData, waiter: continuation) { sqe in
                     prepare(sqe)
+                    activity?.suspending(on: TaskWait.io(opcode: sqe.pointee.opcode, descriptor: sqe.pointee.fd))
                     // Tests only: a request a rule names completes with the rule's result.
                     if spindle_fault_injection_armed() != 0 { FaultInjection.apply(to: sqe) }
                 }

@@ -43,7 +43,8 @@ extension Runtime {
 
     // MARK: Spawning
 
-    /// Starts a task on this runtime. Shutdown cancels it if it is still running.
+    /// Starts a task on this runtime. Shutdown cancels it if it is still running. The task is
+    /// listed by ``taskDump()`` while it lives.
     ///
     /// - Throws: ``SpindleError/shutDown`` once shutdown has begun.
     @discardableResult
@@ -56,6 +57,14 @@ extension Runtime {
     }
 
     /// Starts a throwing task on this runtime. Shutdown cancels it if it is still running.
+    ///
+    /// The task is listed by ``taskDump()`` while it lives. If its operation throws an error
+    /// other than `CancellationError` when no handle to it exists any more (the one returned
+    /// here and every copy of it were dropped, so nobody can ever await the error), the error
+    /// is logged with the task's name through the runtime's `logger` (asyncio's "Task exception
+    /// was never retrieved"). A handle that still exists when the operation throws counts as
+    /// observed, whether or not it is awaited later; so does a failure in the instant before
+    /// `spawn` has returned. See docs/introspection.md.
     ///
     /// - Throws: ``SpindleError/shutDown`` once shutdown has begun.
     @discardableResult

@@ -46,7 +46,7 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
     /// What the workers share.
     let shared: RuntimeShared
     /// The tasks started with `spawn`, which shutdown cancels and waits for.
-    let registry = TaskRegistry()
+    let registry: TaskRegistry
     private(set) var threads: [OSThread] = []
     /// Set once in init; nil when the watch is off.
     private(set) var watch: BlockedWorkerWatch?
@@ -62,8 +62,9 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
     ///   - name: the prefix of the threads' names.
     ///   - blockedWorkerThreshold: how long a worker may stay inside one job before the watch
     ///     reports it and hands its queued work to the other workers; nil turns the watch off.
-    ///   - logger: where the watch reports blocked workers, and where the choice of reactor is
-    ///     explained when io_uring is refused (once per process).
+    ///   - logger: where the watch reports blocked workers, where the choice of reactor is
+    ///     explained when io_uring is refused (once per process), and where failures of
+    ///     spawned tasks that nobody can await are reported.
     ///   - reactor: io_uring or epoll; `.automatic` (the default) takes io_uring when the kernel
     ///     and the sandbox allow it and epoll otherwise, and honours `SPINDLE_REACTOR`
     ///     (`epoll`, `io_uring`, `auto`). See ``ReactorChoice``.
@@ -84,6 +85,7 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
         let backend = try ReactorSelection.resolve(reactor, logger: logger)
         DispatchWarmUp.ensure()
         workerCount = count
+        registry = TaskRegistry(logger: logger)
         blockingPool = BlockingPool(validated: "\(name)-blk")
         shared = RuntimeShared(
             workerCount: count, hasBlockedWorkerWatch: blockedWorkerThreshold != nil, reactorBackend: backend)

@@ -39,6 +39,9 @@ public nonisolated(nonsending) func sleep(until deadline: ContinuousClock.Instan
 
 private nonisolated(nonsending) func sleep(on host: TimerHost, deadline: UInt64) async throws {
     if Task.isCancelled { throw CancellationError() }
+    let activity = SpawnedTaskRecord.ofCurrentTask  // for the task dump
+    activity?.suspending(on: TaskWait.sleep(until: deadline))
+    defer { activity?.resumed() }
     let waiter = SleepWaiter()
     try await withTaskCancellationHandler {
         try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in

@@ -70,6 +70,9 @@ private func withTimeout<Success: Sendable>(
     operation: @escaping @Sendable () async throws -> Success
 ) async throws -> Success {
     let deadline = monotonicDeadline(after: duration)
+    let activity = SpawnedTaskRecord.ofCurrentTask  // for the task dump
+    activity?.suspending(on: TaskWait.timeout(until: deadline))
+    defer { activity?.resumed() }
     let waiter = SleepWaiter()
     return try await withThrowingTaskGroup(of: Success.self) { group in
         group.addTask {

@@ -40,6 +40,9 @@ extension SpindleTests {
             #expect(output.contains("echoed: hello"), "\(output)")
             #expect(output.contains("service group echoed: hi, runtime shut down: true"), "\(output)")
             #expect(output.contains("http: true"), "\(output)")
+            #expect(output.contains("runtime (2 workers): 2 spawned tasks"), "\(output)")
+            #expect(output.contains("'consumer'") && output.contains("'napper'"), "\(output)")
+            #expect(output.contains("spawned task 'forgotten' failed and nobody can await its error"), "\(output)")
         }
     }
 }
