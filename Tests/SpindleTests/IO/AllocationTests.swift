@@ -10,12 +10,14 @@ import Testing
 extension SpindleTests {
     @Suite struct AllocationTests {
         static let messages = 5_000
+        /// Measured windows per test (see the echo test).
+        static let windows = 5
         static let size = 64
 
         /// An echo connection, both ends on the host, `read(into:)` into reused arrays and
         /// `write([UInt8])`: what the echo example and W9 do. On io_uring both ends together
-        /// allocate nothing per round trip; the budget (0.05 per round trip, 250 in all) covers
-        /// what threads outside the measurement allocate meanwhile. On epoll they allocate 2
+        /// allocate nothing per round trip; the budget (0.05 per round trip) leaves room for
+        /// what another thread allocates in the quietest of the windows. On epoll they allocate 2
         /// per round trip today (measured 2.000-2.001 on every epoll host; where they are made is
         /// not located yet), so its budget is that, to be cut to zero like io_uring's.
         @Test(arguments: Host.allCases)
@@ -51,12 +53,20 @@ extension SpindleTests {
                     }
                 }
                 for _ in 0..<200 { try await roundTrip() }
-                let before = spindle_allocation_count()
-                for _ in 0..<Self.messages { try await roundTrip() }
-                let after = spindle_allocation_count()
+                // The counter is process-wide: a thread left over from an earlier test (a pool
+                // thread retiring, a task finishing on Swift's global executor) can allocate
+                // during a window. Our own path allocates in every window if it allocates at
+                // all, so the fewest allocations over several windows is its figure.
+                var fewest = Double.infinity
+                for _ in 0..<Self.windows {
+                    let before = spindle_allocation_count()
+                    for _ in 0..<Self.messages / Self.windows { try await roundTrip() }
+                    let after = spindle_allocation_count()
+                    fewest = min(fewest, Double(after - before) / Double(Self.messages / Self.windows))
+                }
                 try client.shutdown(.write)
                 try await server.value
-                return Double(after - before) / Double(Self.messages)
+                return fewest
             }
             let budget = host.isEpoll ? 2.05 : 0.05
             #expect(perRoundTrip <= budget, "\(perRoundTrip) allocations per echo round trip on \(host)")
@@ -80,15 +90,19 @@ extension SpindleTests {
                     try await ping.send(i)
                     _ = try await pong.receive()
                 }
-                let before = spindle_allocation_count()
-                for i in 0..<Self.messages {
-                    try await ping.send(i)
-                    _ = try await pong.receive()
+                var fewest = Double.infinity  // as in the echo test
+                for _ in 0..<Self.windows {
+                    let before = spindle_allocation_count()
+                    for i in 0..<Self.messages / Self.windows {
+                        try await ping.send(i)
+                        _ = try await pong.receive()
+                    }
+                    let after = spindle_allocation_count()
+                    fewest = min(fewest, Double(after - before) / Double(Self.messages / Self.windows))
                 }
-                let after = spindle_allocation_count()
                 ping.close()
                 try await echo.value
-                return Double(after - before) / Double(Self.messages)
+                return fewest
             }
             #expect(perRoundTrip <= 2.05, "\(perRoundTrip) allocations per channel round trip on \(host)")
         }
