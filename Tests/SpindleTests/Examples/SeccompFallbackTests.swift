@@ -84,19 +84,7 @@ private func runToExit(_ name: String, _ arguments: [String]) throws -> (status:
     posix_spawn_file_actions_destroy(&actions)
     close(pipeFDs[1])
     try #require(spawned == 0, "posix_spawn failed: \(spawned)")
-    var status: Int32 = 0
-    var exited = false
-    for _ in 0..<3_000 {
-        if waitpid(child, &status, WNOHANG) == child {
-            exited = true
-            break
-        }
-        usleep(10_000)
-    }
-    if !exited {
-        kill(child, SIGKILL)
-        waitpid(child, &status, 0)
-    }
+    let (status, exited) = reapChild(child, within: 30)
     var text = ""
     var chunk = [UInt8](repeating: 0, count: 4096)
     while true {

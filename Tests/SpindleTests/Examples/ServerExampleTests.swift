@@ -87,20 +87,8 @@ final class ServerProcess: @unchecked Sendable {
     func stop(signal: Int32? = SIGTERM) -> (status: Int32, output: String) {
         if let signal { kill(pid, signal) }
         // Wait up to 10 s for a clean exit, then kill it: a test must not hang on its child.
-        var status: Int32 = 0
-        var exited = false
-        for _ in 0..<1_000 {
-            if waitpid(pid, &status, WNOHANG) == pid {
-                exited = true
-                break
-            }
-            usleep(10_000)
-        }
-        if !exited {
-            kill(pid, SIGKILL)
-            waitpid(pid, &status, 0)
-            status = 0x7F00  // reported as exit status 127
-        }
+        var (status, exited) = reapChild(pid, within: 10)
+        if !exited { status = 0x7F00 }  // killed: reported as exit status 127
         isStopped = true
         var rest = seen
         var line = [CChar](repeating: 0, count: 1024)

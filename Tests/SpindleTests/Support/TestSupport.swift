@@ -231,3 +231,17 @@ func packageRoot(from file: String = #filePath) -> String {
     }
     return "."
 }
+
+/// Waits up to `seconds` for child `pid` to exit (polling `waitpid` every 10 ms), then kills
+/// it, so that a test never hangs on its child. Returns the wait status and whether the child
+/// exited by itself.
+func reapChild(_ pid: pid_t, within seconds: Int) -> (status: Int32, exited: Bool) {
+    var status: Int32 = 0
+    for _ in 0..<(seconds * 100) {
+        if waitpid(pid, &status, WNOHANG) == pid { return (status, true) }
+        usleep(10_000)
+    }
+    kill(pid, SIGKILL)
+    waitpid(pid, &status, 0)
+    return (status, false)
+}
