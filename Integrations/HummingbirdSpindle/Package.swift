@@ -46,5 +46,21 @@ let package = Package(
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
+        // Imports Spindle beside NIOCore, NIOPosix and Hummingbird and uses every public type
+        // of Spindle's libraries unqualified: it compiles only while none collides.
+        .testTarget(
+            name: "CoexistenceTests",
+            dependencies: [
+                .product(name: "Spindle", package: "Spindle"),
+                .product(name: "SpindleHTTP", package: "Spindle"),
+                .product(name: "SpindleMetrics", package: "Spindle"),
+                .product(name: "SpindleServiceLifecycle", package: "Spindle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
     ]
 )

@@ -100,7 +100,7 @@ public func runServer(
     let body: @Sendable () async throws -> Void = {
         try Signals.watch([SIGINT, SIGTERM])
         let listener = try TCPListener.bind(host: options.host, port: options.port)
-        let reactor = Runtime.current?.metrics().reactor ?? EventLoop.current?.reactorBackend
+        let reactor = Runtime.current?.metrics().reactor ?? SpindleEventLoop.current?.reactorBackend
         print("\(name) runs on \(reactor.map(String.init(describing:)) ?? "?")")
         print("\(name) listening on \(try listener.localAddress)")
         fflush(nil)
@@ -121,7 +121,7 @@ public func runServer(
     }
     do {
         if options.eventLoop {
-            try EventLoop.runBlocking(reactor: options.reactor, gracePeriod: .seconds(2), body)
+            try SpindleEventLoop.runBlocking(reactor: options.reactor, gracePeriod: .seconds(2), body)
         } else {
             try Runtime.runBlocking(workers: options.workers, reactor: options.reactor, gracePeriod: .seconds(2), body)
         }

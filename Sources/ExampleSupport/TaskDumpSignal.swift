@@ -29,7 +29,7 @@ public struct TaskDumpSignal: Sendable {
         let signal = signal
         if let runtime = Runtime.current {
             _ = try? runtime.spawn(name: "task-dump") { await Self.dump(on: signal) { runtime.formattedTaskDump() } }
-        } else if let loop = EventLoop.current {
+        } else if let loop = SpindleEventLoop.current {
             _ = try? loop.spawn(name: "task-dump") { await Self.dump(on: signal) { loop.formattedTaskDump() } }
         }
     }
@@ -49,7 +49,7 @@ func runSpawned(name: String, _ operation: @escaping @Sendable () async -> Void)
     let task: Task<Void, Never>?
     if let runtime = Runtime.current {
         task = try? runtime.spawn(name: name, operation)
-    } else if let loop = EventLoop.current {
+    } else if let loop = SpindleEventLoop.current {
         task = try? loop.spawn(name: name, operation)
     } else {
         task = nil

@@ -17,7 +17,7 @@ import CoreMetrics
 import Spindle
 import Synchronization
 
-/// Reports a Spindle ``Runtime``'s (or ``EventLoop``'s) counters and those of its blocking
+/// Reports a Spindle ``Runtime``'s (or ``SpindleEventLoop``'s) counters and those of its blocking
 /// pool through swift-metrics: monotonic counters as `Counter`s (their increase since the
 /// last report), current values as `Meter`s. Names start with `spindle_`; per-worker series
 /// carry a `worker` dimension, the pool's a `pool` dimension (docs/metrics.md lists them all,
@@ -79,7 +79,7 @@ public final class RuntimeMetricsExporter: Sendable {
 
     /// Exports `loop`'s counters (as worker 0) and its blocking pool's.
     public convenience init(
-        eventLoop loop: EventLoop,
+        eventLoop loop: SpindleEventLoop,
         interval: Duration = .seconds(10),
         dimensions: [(String, String)] = [],
         factory: any MetricsFactory = MetricsSystem.factory

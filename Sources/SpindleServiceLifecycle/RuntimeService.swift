@@ -18,7 +18,7 @@ import Logging
 import ServiceLifecycle
 import Spindle
 
-/// A `Service` that owns a Spindle ``Runtime`` (or ``EventLoop``) and shuts it down when the
+/// A `Service` that owns a Spindle ``Runtime`` (or ``SpindleEventLoop``) and shuts it down when the
 /// service group's graceful shutdown reaches it.
 ///
 /// List it **first** in the group: the group shuts services down in reverse order, so the
@@ -33,7 +33,7 @@ import Spindle
 /// try await group.run()
 /// ```
 public struct RuntimeService: Service, CustomStringConvertible {
-    /// The executor this service owns: a ``Runtime`` or an ``EventLoop``.
+    /// The executor this service owns: a ``Runtime`` or an ``SpindleEventLoop``.
     public let executor: any TaskExecutor
     /// How long the shutdown waits for the runtime's remaining tasks (and blocking jobs) after
     /// cancelling them, before it stops the workers.
@@ -51,7 +51,7 @@ public struct RuntimeService: Service, CustomStringConvertible {
     }
 
     /// Owns `loop`, as ``init(_:gracePeriod:logger:)-(Runtime,_,_)`` owns a runtime.
-    public init(_ loop: EventLoop, gracePeriod: Duration = .seconds(10), logger: Logger = Logger(label: "spindle")) {
+    public init(_ loop: SpindleEventLoop, gracePeriod: Duration = .seconds(10), logger: Logger = Logger(label: "spindle")) {
         self.init(
             loop, "RuntimeService(event loop)", gracePeriod, logger,
             shutdown: { await loop.shutdown(gracePeriod: $0) })

@@ -60,7 +60,7 @@ public struct TCPServerService: Service, CustomStringConvertible {
     private let counts = ConnectionCounts()
 
     /// Serves `listener`'s connections with `handler`, on `executor` (a ``Runtime`` or an
-    /// ``EventLoop``; the accept loop and every connection's task run there).
+    /// ``SpindleEventLoop``; the accept loop and every connection's task run there).
     public init(
         listener: TCPListener,
         on executor: any TaskExecutor,

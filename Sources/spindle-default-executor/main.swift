@@ -1,6 +1,6 @@
 // Spindle as the process-wide default executor: plain `Task {}`, `Task.detached`, `async let`,
 // task groups and default actors all run on Spindle's workers, `Task.sleep` uses Spindle's
-// timers, and the main actor runs on an EventLoop on the main thread.
+// timers, and the main actor runs on a SpindleEventLoop on the main thread.
 //
 // Run: swift run spindle-default-executor
 // Prints one line per check and exits 1 if any check fails (the test suite runs it).
@@ -43,8 +43,8 @@ nonisolated func checks() async -> [(String, Bool)] {
     results.append(("Task.sleep returns on Spindle, never early",
                     Runtime.current != nil && ContinuousClock.now - start >= .milliseconds(20)))
 
-    results.append(("the main actor runs on the main-thread EventLoop",
-                    await MainActor.run { EventLoop.current != nil }))
+    results.append(("the main actor runs on the main-thread SpindleEventLoop",
+                    await MainActor.run { SpindleEventLoop.current != nil }))
     return results
 }
 

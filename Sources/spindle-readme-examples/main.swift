@@ -25,7 +25,7 @@ print("jobs run:", runtime.metrics().jobsRun)
 await runtime.shutdown(gracePeriod: .seconds(5))
 
 // README: "The single-threaded event loop"
-let answer = try await EventLoop.run {
+let answer = try await SpindleEventLoop.run {
     try await Task.sleep(for: .milliseconds(5))
     return 42
 }
@@ -62,7 +62,7 @@ print("digest computed:", offloaded != 0)
 
 // README: "Channels"
 let echoed = try await Runtime.run(workers: 2) { () async throws -> [Int] in
-    let channel = Channel<Int>(capacity: 1)
+    let channel = SpindleChannel<Int>(capacity: 1)
     Task(executorPreference: Runtime.current!) {
         for i in 0..<3 { try await channel.send(i) }
         channel.close()
@@ -165,7 +165,7 @@ print("http:", reply.hasPrefix("HTTP/1.1 200 OK") && reply.hasSuffix("/upload go
 
 // README: "What is running: task dumps and unobserved failures"
 let observed = try Runtime(workers: 2)
-let inbox = Channel<String>(capacity: 1)
+let inbox = SpindleChannel<String>(capacity: 1)
 let consumer = try observed.spawn(name: "consumer") { try await inbox.receive() }
 let napper = try observed.spawn(name: "napper") { try await Spindle.sleep(for: .seconds(30)) }
 try await Spindle.sleep(for: .milliseconds(50))   // (let them reach their waits)
@@ -176,7 +176,7 @@ print(observed.formattedTaskDump())
 let waiting = observed.taskDump().filter { if case .suspended = $0.state { true } else { false } }
 
 struct Lost: Error {}
-let go = Channel<Void>(capacity: 1)
+let go = SpindleChannel<Void>(capacity: 1)
 _ = try observed.spawn(name: "forgotten") {   // the handle is dropped: nobody can await it
     _ = try await go.receive()
     throw Lost()

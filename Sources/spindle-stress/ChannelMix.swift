@@ -105,8 +105,8 @@ enum ChannelMix {
         func runAll() async -> (Tally, [Sent]) {
             async let pairs = withTaskGroup(of: Tally.self) { group in
                 for (index, pair) in plan.pairs.enumerated() {
-                    let ping = Channel<Int>(capacity: pair.capacities.0)
-                    let pong = Channel<Int>(capacity: pair.capacities.1)
+                    let ping = SpindleChannel<Int>(capacity: pair.capacities.0)
+                    let pong = SpindleChannel<Int>(capacity: pair.capacities.1)
                     group.addTask { await pinger(index, pair.messages, pair.hop, ping, pong) }
                     group.addTask { await ponger(index, pair.hop, ping, pong) }
                 }
@@ -117,7 +117,7 @@ enum ChannelMix {
             return ((pairTally.0 + fanTally.0, pairTally.1 + fanTally.1), sent)
         }
 
-        func pinger(_ pair: Int, _ count: Int, _ hop: Int, _ ping: Channel<Int>, _ pong: Channel<Int>) async -> Tally {
+        func pinger(_ pair: Int, _ count: Int, _ hop: Int, _ ping: SpindleChannel<Int>, _ pong: SpindleChannel<Int>) async -> Tally {
             let slot = 2 * pair
             var tally: Tally = (0, 0)
             defer { ping.close() }
@@ -145,7 +145,7 @@ enum ChannelMix {
             return tally
         }
 
-        func ponger(_ pair: Int, _ hop: Int, _ ping: Channel<Int>, _ pong: Channel<Int>) async -> Tally {
+        func ponger(_ pair: Int, _ hop: Int, _ ping: SpindleChannel<Int>, _ pong: SpindleChannel<Int>) async -> Tally {
             let slot = 2 * pair + 1
             var tally: Tally = (0, 0)
             defer { pong.close() }
@@ -172,7 +172,7 @@ enum ChannelMix {
         }
 
         func fanIn() async -> (Tally, [Sent]) {
-            let channel = Channel<Int>(capacity: plan.capacity)
+            let channel = SpindleChannel<Int>(capacity: plan.capacity)
             async let sent = withTaskGroup(of: (Int, Sent).self) { group in
                 for producer in 0..<plan.producers {
                     group.addTask {

@@ -6,7 +6,7 @@ enum MixKind: String, CaseIterable, Sendable {
     case spawn
     /// Many tasks that each yield a random number of times (the most executor jobs per second).
     case yield
-    /// Ping-pong pairs and many-to-many fan-in through `Channel`.
+    /// Ping-pong pairs and many-to-many fan-in through `SpindleChannel`.
     case channel
     /// `Spindle.sleep`, `Task.sleep` and `withTimeout`, some cancelled while they wait.
     case timer

@@ -147,8 +147,8 @@ enum EchoMix {
                 } else {
                     while true { serve(try await accept.accept()) }
                 }
-            } catch let error as IOError where error.kind == .closed && !multishot {
-                // accept() ends with IOError.closed when the listener closes.
+            } catch let error as SpindleIOError where error.kind == .closed && !multishot {
+                // accept() ends with SpindleIOError.closed when the listener closes.
             } catch {
                 if !round.cycleEndsAbruptly { round.fail("the accept loop threw \(error)") }
             }
@@ -236,17 +236,17 @@ enum EchoMix {
         return verified
     }
 
-    /// A cancelled task's error: `CancellationError`, or `IOError.Kind.cancelled` from a write
+    /// A cancelled task's error: `CancellationError`, or `SpindleIOError.Kind.cancelled` from a write
     /// that had sent part of its bytes.
     private static func isCancellation(_ error: any Error) -> Bool {
-        error is CancellationError || (error as? IOError)?.kind == .cancelled
+        error is CancellationError || (error as? SpindleIOError)?.kind == .cancelled
     }
 
     /// What a socket reports after its peer closed with bytes unread (a cancelled client, or
     /// the server's side of an abrupt shutdown): the connection was reset, and the next read,
     /// write or shutdown fails with ECONNRESET, EPIPE or ENOTCONN.
     private static func isPeerReset(_ error: any Error) -> Bool {
-        guard let error = error as? IOError else { return false }
+        guard let error = error as? SpindleIOError else { return false }
         return error.isConnectionReset || error.isBrokenPipe || error.errno == ENOTCONN
     }
 

@@ -1,15 +1,15 @@
 // The executor a cycle runs on: a multi-threaded `Runtime` or, with `--event-loop`, a
-// single-threaded `EventLoop`. Both have the same surface; this puts it behind one type.
+// single-threaded `SpindleEventLoop`. Both have the same surface; this puts it behind one type.
 
 import Spindle
 
 enum Host: Sendable {
     case runtime(Runtime)
-    case loop(EventLoop)
+    case loop(SpindleEventLoop)
 
     /// Starts a runtime with `workers` workers or a loop, with threads named from `name`.
     static func start(eventLoop: Bool, workers: Int?, name: String) throws(SpindleError) -> Host {
-        eventLoop ? .loop(try EventLoop(name: name)) : .runtime(try Runtime(workers: workers, name: name))
+        eventLoop ? .loop(try SpindleEventLoop(name: name)) : .runtime(try Runtime(workers: workers, name: name))
     }
 
     var executor: any TaskExecutor {

@@ -19,7 +19,7 @@ struct StressCommand: AsyncParsableCommand {
     @Option(help: "Worker threads per runtime (default: the CPUs this process may use).")
     var workers: Int?
 
-    @Flag(help: "Run on a single-threaded EventLoop instead of a multi-threaded Runtime.")
+    @Flag(help: "Run on a single-threaded SpindleEventLoop instead of a multi-threaded Runtime.")
     var eventLoop = false
 
     @Option(help: "The seed every randomized choice derives from (default: a random one, printed).")

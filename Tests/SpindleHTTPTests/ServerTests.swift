@@ -5,7 +5,7 @@ import Synchronization
 import Testing
 @testable import SpindleHTTP
 
-/// Server tests on real sockets on 127.0.0.1; each runs on a 2-worker Runtime and on an EventLoop.
+/// Server tests on real sockets on 127.0.0.1; each runs on a 2-worker Runtime and on a SpindleEventLoop.
 @Suite(.serialized) struct ServerTests {
     @Test(arguments: TestHost.allCases)
     func keepAliveAndPipelinedRequestsAnswerInOrder(host: TestHost) async throws {

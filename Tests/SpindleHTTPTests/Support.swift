@@ -6,7 +6,7 @@ import Synchronization
 import Testing
 @testable import SpindleHTTP
 
-/// Where a server test runs: a 2-worker `Runtime` or an `EventLoop`.
+/// Where a server test runs: a 2-worker `Runtime` or a `SpindleEventLoop`.
 enum TestHost: String, CaseIterable, Sendable, CustomStringConvertible {
     case runtime, eventLoop
     var description: String { rawValue }
@@ -14,7 +14,7 @@ enum TestHost: String, CaseIterable, Sendable, CustomStringConvertible {
     func run<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
         switch self {
         case .runtime: try await Runtime.run(workers: 2, gracePeriod: .seconds(5), body)
-        case .eventLoop: try await EventLoop.run(gracePeriod: .seconds(5), body)
+        case .eventLoop: try await SpindleEventLoop.run(gracePeriod: .seconds(5), body)
         }
     }
 }
@@ -179,7 +179,7 @@ final class Client: @unchecked Sendable {
         while true {
             do {
                 guard try await fill() else { return true }
-            } catch let error as IOError where error.isConnectionReset {
+            } catch let error as SpindleIOError where error.isConnectionReset {
                 return true
             }
         }

@@ -81,7 +81,7 @@ struct Host: Sendable {
             executor = runtime
             stop = { await runtime.shutdown(gracePeriod: .seconds(5)) }
         case .eventloop:
-            let loop = try EventLoop(name: "bench-loop")
+            let loop = try SpindleEventLoop(name: "bench-loop")
             executor = loop
             stop = { await loop.shutdown(gracePeriod: .seconds(5)) }
         case .floor:

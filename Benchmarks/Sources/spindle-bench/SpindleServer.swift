@@ -1,4 +1,4 @@
-// The server side of W8 and W9 on Spindle (a `Runtime` or an `EventLoop`): a listener on
+// The server side of W8 and W9 on Spindle (a `Runtime` or a `SpindleEventLoop`): a listener on
 // 127.0.0.1 with a port the kernel picks, a multishot accept (`listener.connections`) in the
 // calling task, and a child task per connection in a discarding task group, so connections
 // inherit the runtime of the child's root task. The load runs meanwhile in another child
@@ -48,7 +48,7 @@ enum SpindleServer {
             // For looking into a run: the server's counters, on stderr.
             if let runtime = Runtime.current {
                 for (index, worker) in runtime.metrics().workers.enumerated() { printError("worker \(index): \(worker)") }
-            } else if let loop = EventLoop.current {
+            } else if let loop = SpindleEventLoop.current {
                 printError("event loop: \(loop.metrics())")
             }
         }
@@ -64,7 +64,7 @@ final class ConnectionErrors: Sendable {
 
     func record(_ error: any Error) {
         if error is CancellationError { return }
-        if let error = error as? IOError, error.isConnectionReset || error.isBrokenPipe || error.kind == .closed { return }
+        if let error = error as? SpindleIOError, error.isConnectionReset || error.isBrokenPipe || error.kind == .closed { return }
         state.withLock { state in
             state.count += 1
             if state.first == nil { state.first = "\(error)" }

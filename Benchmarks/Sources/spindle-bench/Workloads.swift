@@ -49,14 +49,14 @@ extension WorkloadID {
         case .w1: return try await SchedulingWorkloads.spawnMany(tasks: sizes.spawnManyTasks)
         case .w2: return try await SchedulingWorkloads.yieldMany(tasks: sizes.yieldTasks, yields: sizes.yieldsPerTask)
         case .w3:
-            // The bar compares each runtime with its natural channel: Spindle's own Channel on
+            // The bar compares each runtime with its natural channel: Spindle's own SpindleChannel on
             // Spindle runtimes, AsyncChannel elsewhere. Both channels are also measured on every
             // runtime, so like-for-like figures are in the RESULT lines too.
             let native = try await SchedulingWorkloads.pingPong(
                 pairs: sizes.pingPongPairs, trips: sizes.roundTripsPerPair, channel: .spindle)
             let async = try await SchedulingWorkloads.pingPong(
                 pairs: sizes.pingPongPairs, trips: sizes.roundTripsPerPair, channel: .asyncChannel)
-            let isSpindle = context.executor is Runtime || context.executor is EventLoop
+            let isSpindle = context.executor is Runtime || context.executor is SpindleEventLoop
             return [
                 Metric(name: "ns_per_roundtrip", value: isSpindle ? native : async),
                 Metric(name: "spindle_channel_ns", value: native),
@@ -67,7 +67,7 @@ extension WorkloadID {
         case .w5: return try await SchedulingWorkloads.skynet(leaves: sizes.skynetLeaves)
         case .w6: return try await UnbalancedCPU.run(tasks: sizes.cpuTasks)
         case .w7:
-            let isSpindle = context.executor is Runtime || context.executor is EventLoop
+            let isSpindle = context.executor is Runtime || context.executor is SpindleEventLoop
             guard isSpindle else {
                 return try await Timers.run(tasks: sizes.timerTasks, executor: context.executor, sleep: .task)
             }
@@ -125,7 +125,7 @@ enum SchedulingWorkloads {
 
     /// W3: each pair owns two channels (one per direction); the pinger sends i and waits for
     /// the ponger's i + 1. `.asyncChannel` uses swift-async-algorithms' unbuffered AsyncChannel,
-    /// `.spindle` Spindle's `Channel` with capacity 1. Returns ns per round trip.
+    /// `.spindle` Spindle's `SpindleChannel` with capacity 1. Returns ns per round trip.
     static func pingPong(pairs: Int, trips: Int, channel: PingPongChannel) async throws -> Double {
         let start = ContinuousClock.now
         let total = try await withThrowingTaskGroup(of: Int.self) { group in
@@ -150,8 +150,8 @@ enum SchedulingWorkloads {
                         return sum
                     }
                 case .spindle:
-                    let ping = Channel<Int>(capacity: 1)
-                    let pong = Channel<Int>(capacity: 1)
+                    let ping = SpindleChannel<Int>(capacity: 1)
+                    let pong = SpindleChannel<Int>(capacity: 1)
                     group.addTask {
                         for try await value in ping { try await pong.send(value &+ 1) }
                         return 0

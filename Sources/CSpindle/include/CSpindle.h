@@ -2,6 +2,11 @@
 #define CSPINDLE_H
 // <features.h> first for the same reason as in CURing/shim.h (glibc layouts must match SwiftGlibc).
 #include <features.h>
+// The kernel's <linux/io_uring.h> before liburing's: both guard on LINUX_IO_URING_H, so the
+// ring structures are declared by the one header that other C modules (swift-system's CSystem,
+// which SwiftNIO pulls in) include too. With liburing's own copy, a Swift file importing Spindle
+// beside NIOPosix failed to build (two differing definitions of io_uring_sqe).
+#include <linux/io_uring.h>
 #include <liburing.h>
 #include <stdint.h>
 #include <sys/epoll.h>

@@ -8,7 +8,7 @@
 /// let data = try await toThread { try readWholeFile(path) }
 /// ```
 ///
-/// The pool is that of the ``Runtime`` or ``EventLoop`` the caller runs on, or
+/// The pool is that of the ``Runtime`` or ``SpindleEventLoop`` the caller runs on, or
 /// ``BlockingPool/shared`` when it runs on neither (a plain Swift task). Cancellation follows
 /// ``BlockingPool/run(_:)``: a job not yet started is removed and throws `CancellationError`;
 /// a started one finishes, and its outcome is dropped if the task was cancelled meanwhile.
@@ -44,6 +44,6 @@ private nonisolated(nonsending) func runRecorded<Success: Sendable>(
 extension BlockingPool {
     /// The current runtime's pool, else the current event loop's, else ``shared``.
     static var current: BlockingPool {
-        Runtime.current?.blockingPool ?? EventLoop.current?.blockingPool ?? shared
+        Runtime.current?.blockingPool ?? SpindleEventLoop.current?.blockingPool ?? shared
     }
 }

@@ -1,5 +1,5 @@
 // Delayed jobs: what Swift's `SchedulingExecutor` hook asks of an executor when a task on it
-// calls `Task.sleep`. Runtime and EventLoop both answer it with a timer on their wheels.
+// calls `Task.sleep`. Runtime and SpindleEventLoop both answer it with a timer on their wheels.
 
 @_spi(ExperimentalScheduling) import _Concurrency
 

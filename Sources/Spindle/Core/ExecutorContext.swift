@@ -4,9 +4,9 @@
 // jobs (CSpindle's `spindle_current_worker`, `spindle_current_loop`, and the reactor's
 // `spindle_current_ring`): a plain TLS load, cheaper than a Swift task-local and readable from
 // code that has no task (a completion handler, a timer). The layers above read their own
-// entry (Runtime.current, EventLoop.current, Ring.current); this is what they share.
+// entry (Runtime.current, SpindleEventLoop.current, Ring.current); this is what they share.
 
-import CSpindle
+internal import CSpindle
 
 enum ExecutorContext {
     /// Whether the caller is on a thread of a Spindle runtime's worker or of an event loop

@@ -1,6 +1,6 @@
 // The lifecycle every Spindle executor goes through, as one state machine: a pure value with
 // transitions that say what the caller must do (`LifecycleState`), and an atomic cell that
-// holds it (`Lifecycle`). Runtime+Lifecycle.swift and EventLoop+Lifecycle.swift perform the
+// holds it (`Lifecycle`). Runtime+Lifecycle.swift and SpindleEventLoop+Lifecycle.swift perform the
 // actions; neither spells the states itself.
 //
 // Two things happen to an executor, and they are not the same thing:

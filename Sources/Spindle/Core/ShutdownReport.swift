@@ -1,5 +1,5 @@
 // The outcome of shutting down a runtime or an event loop (their shutdown paths: Runtime+Lifecycle.swift,
-// EventLoop+Lifecycle.swift).
+// SpindleEventLoop+Lifecycle.swift).
 
 /// What a shutdown had to leave behind.
 public struct ShutdownReport: Sendable, Equatable {

@@ -25,7 +25,7 @@
 // task object (tasks are not class instances whose weak references Swift supports); reporting
 // at shutdown (the handles still held then may have been awaited already).
 
-import CSpindle
+internal import CSpindle
 import Logging
 
 extension TaskRegistry {

@@ -198,7 +198,7 @@ final class TaskRegistry: Sendable {
     }
 }
 
-// The lifecycle steps Runtime and EventLoop share: spawning a tracked task, waiting for spawned
+// The lifecycle steps Runtime and SpindleEventLoop share: spawning a tracked task, waiting for spawned
 // tasks during a grace period, and asyncio.run's "run this, then shut down".
 extension TaskRegistry {
     /// Starts a task with `executor` as its preference and tracks it until it returns.
@@ -294,7 +294,7 @@ func shutDownBlockingPool(_ pool: BlockingPool, until deadline: UInt64) async ->
     await pool.shutdown(gracePeriod: .nanoseconds(remaining(until: deadline)))
 }
 
-/// asyncio.run's shape, shared by `Runtime.run` and `EventLoop.run`: runs `operation` on
+/// asyncio.run's shape, shared by `Runtime.run` and `SpindleEventLoop.run`: runs `operation` on
 /// `executor` (cancelling it if the caller is cancelled), then `shutdown`, then returns the
 /// operation's outcome.
 func runThenShutDown<Executor: TaskExecutor, Success: Sendable>(

@@ -10,7 +10,7 @@
 // suspended outside Spindle's waits (awaiting a child task or a task group, an actor,
 // `Task.sleep`, `Task.yield`, another library's continuation).
 
-import CURing
+internal import CURing
 
 /// One live spawned task, as a task dump saw it.
 public struct TaskSnapshot: Sendable, CustomStringConvertible {

@@ -1,6 +1,6 @@
 // Opt-in: Spindle as the process-wide default executor, so every plain `Task {}`, `async let`,
 // `Task.detached`, task-group child and default actor runs on a Spindle Runtime, and the main
-// actor runs on an EventLoop driven by the process's main thread.
+// actor runs on a SpindleEventLoop driven by the process's main thread.
 //
 // This uses Swift 6.3's experimental custom-executor hook (`ExecutorFactory`, `MainExecutor`,
 // `_createExecutors`), which is SPI: it may change with any toolchain, so everything that
@@ -17,7 +17,7 @@
 @_spi(ExperimentalCustomExecutors) @_spi(ExperimentalScheduling) import _Concurrency
 import Synchronization
 
-private let installation = Lock<(runtime: Runtime, main: EventLoop)?>(nil)
+private let installation = Lock<(runtime: Runtime, main: SpindleEventLoop)?>(nil)
 
 private struct SpindleExecutorFactory: ExecutorFactory {
     static var mainExecutor: any MainExecutor {
@@ -30,7 +30,7 @@ private struct SpindleExecutorFactory: ExecutorFactory {
 }
 
 @_spi(ExperimentalCustomExecutors)
-extension EventLoop: MainExecutor {
+extension SpindleEventLoop: MainExecutor {
     /// Runs the loop on the calling thread until ``stop()``.
     public func run() throws {
         runLoop()
@@ -48,7 +48,7 @@ extension EventLoop: MainExecutor {
 }
 
 extension Runtime {
-    /// Makes a new Spindle runtime the process-wide default executor, and an ``EventLoop`` on
+    /// Makes a new Spindle runtime the process-wide default executor, and an ``SpindleEventLoop`` on
     /// the main thread the main actor's executor. Returns the runtime.
     ///
     /// Call it as the **first statement** of an async `main`, before anything suspends:
@@ -70,7 +70,7 @@ extension Runtime {
     @discardableResult
     public static func installAsDefaultExecutor(workers: Int? = nil) throws(SpindleError) -> Runtime {
         let runtime = try Runtime(workers: workers)
-        let main = try EventLoop(onCurrentThread: ())
+        let main = try SpindleEventLoop(onCurrentThread: ())
         let fresh = installation.withLock { current -> Bool in
             if current != nil { return false }
             current = (runtime, main)

@@ -24,8 +24,8 @@
 // acceptor backs off (5 ms, doubling to 500 ms) and tries again, and the rest of the runtime
 // keeps serving the connections it has. Go's net/http does the same.
 
-import CSpindle
-import CURing
+internal import CSpindle
+internal import CURing
 import Glibc
 import Synchronization
 
@@ -102,7 +102,7 @@ final class Acceptor: CompletionSink, @unchecked Sendable {
             }
             descriptor.end()
             if result >= 0 { return result }  // an accept that raced a cancel still delivers
-            if descriptor.isClosed { throw IOError.closed(.accept) }
+            if descriptor.isClosed { throw SpindleIOError.closed(.accept) }
             if result == -ECANCELED { throw CancellationError() }
             try await handleFailure(-result, backoff: &backoff)
         }
@@ -111,7 +111,7 @@ final class Acceptor: CompletionSink, @unchecked Sendable {
     /// Backs off on exhaustion, returns on a retryable error, throws the rest.
     private func handleFailure(_ code: Int32, backoff: inout Duration) async throws {
         if Self.isRetryable(code) { return }
-        guard Self.isExhaustion(code) else { throw IOError(.accept, errno: code) }
+        guard Self.isExhaustion(code) else { throw SpindleIOError(.accept, errno: code) }
         backoffs.add(1, ordering: .relaxed)  // relaxed: a statistic
         try await Task.sleep(for: backoff)
         backoff = min(backoff * 2, .milliseconds(500))
@@ -122,7 +122,7 @@ final class Acceptor: CompletionSink, @unchecked Sendable {
         var backoff: Duration = .milliseconds(5)
         while true {
             try Task.checkCancellation()
-            if descriptor.isClosed { throw IOError.closed(.accept) }
+            if descriptor.isClosed { throw SpindleIOError.closed(.accept) }
             // Off a ring (a plain Swift task, or a thread on epoll), single-shot accepts, which
             // move onto the I/O loop or wait for readiness; the same where the kernel has no
             // multishot accept. Connections an earlier
@@ -158,7 +158,7 @@ final class Acceptor: CompletionSink, @unchecked Sendable {
             case .retry:
                 continue
             case .failure(let code):
-                if descriptor.isClosed { throw IOError.closed(.accept) }
+                if descriptor.isClosed { throw SpindleIOError.closed(.accept) }
                 if code == ECANCELED { continue }  // the request was cancelled under us: re-arm
                 if code == EINVAL {
                     // Multishot accept needs Linux 5.19; an older kernel refuses the flag. From
@@ -173,7 +173,7 @@ final class Acceptor: CompletionSink, @unchecked Sendable {
 
     /// Closes the listener: the descriptor (which ends a pending single-shot accept), and the
     /// armed multishot request through its ring's cancel inbox (which `shutdown(2)` does not
-    /// end on an AF_UNIX listener). The iterators then end with ``IOError/Kind/closed``.
+    /// end on an AF_UNIX listener). The iterators then end with ``SpindleIOError/Kind/closed``.
     func close() {
         descriptor.close()
         if let request = state.withLock({ $0.closing() }) { request.ring.requestCancel(request.userData) }
@@ -182,7 +182,7 @@ final class Acceptor: CompletionSink, @unchecked Sendable {
     /// On `ring`'s thread, after `take` claimed the arming: arms the multishot request.
     private func arm(on ring: Ring) {
         let fd: Int32
-        do throws(IOError) {
+        do throws(SpindleIOError) {
             fd = try descriptor.begin(.accept)
         } catch {
             // Closed meanwhile: nothing is armed; the waiters learn it from the closed check.

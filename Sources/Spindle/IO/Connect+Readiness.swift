@@ -7,13 +7,13 @@
 // connect with EAGAIN and is never signalled; that is retried after a short back-off (1 ms,
 // doubling to 50 ms), where io_uring's blocking connect waits in the kernel.
 
-import CSpindle
+internal import CSpindle
 import Glibc
 
 extension Sockets {
     /// One attempt of `connect` on epoll: the socket, or nil after EINTR (never: a
     /// non-blocking connect interrupted goes on in the background and is waited for).
-    static func connectWhenReady(to address: SocketAddress, type: Int32, on epoll: EpollReactor) async throws -> Int32? {
+    static func connectWhenReady(to address: SpindleSocketAddress, type: Int32, on epoll: EpollReactor) async throws -> Int32? {
         if Task.isCancelled { throw CancellationError() }
         let fd = try make(family: address.family, type: type | spindle_sock_nonblock())
         var code: Int32 = address.withSockAddr { Glibc.connect(fd, $0, $1) } == 0 ? 0 : errno
@@ -28,13 +28,13 @@ extension Sockets {
         }
         Glibc.close(fd)
         if code == ECANCELED { throw CancellationError() }
-        throw IOError(.connect, errno: code)
+        throw SpindleIOError(.connect, errno: code)
     }
 
     /// Waits for the connect under way on `fd` to end: 0 when connected, else its errno
     /// (ECANCELED when the task is cancelled meanwhile).
     private static func finishConnect(
-        _ fd: Int32, to address: SocketAddress, _ readiness: Readiness, backlogFull: Bool
+        _ fd: Int32, to address: SpindleSocketAddress, _ readiness: Readiness, backlogFull: Bool
     ) async -> Int32 {
         var backlogFull = backlogFull
         var backoff: Duration = .milliseconds(1)

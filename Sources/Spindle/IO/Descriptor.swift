@@ -3,7 +3,7 @@
 //
 // Operations bracket their use of the descriptor with `begin`/`end`, so the number stays valid
 // (and is never reused by another open) while the kernel works on it. `close()` marks the
-// descriptor closed at once: new operations fail with `IOError.closed`; if some are in flight,
+// descriptor closed at once: new operations fail with `SpindleIOError.closed`; if some are in flight,
 // a socket is shut down to make them complete (pending receives see end of stream, accepts
 // fail, sends fail), and whichever of `close` or the last `end` finds the count at zero closes
 // the number. So a double close cannot happen, and close never races an operation.
@@ -14,10 +14,10 @@
 //
 // On epoll, the descriptor also has a `Readiness` (Reactor/Readiness.swift), made by the first
 // operation that has to wait and registered with that task's reactor, once: `close()` resumes
-// its waiters (they see `IOError.closed`), and the final close removes it from the epoll set
+// its waiters (they see `SpindleIOError.closed`), and the final close removes it from the epoll set
 // before the number is closed, so a reused number is never reported as this one.
 
-import CSpindle
+internal import CSpindle
 import Glibc
 import Synchronization
 
@@ -63,10 +63,10 @@ final class Descriptor: Sendable {
     var isClosed: Bool { state.load(ordering: .acquiring) & 1 != 0 }
 
     /// Starts an operation; returns the descriptor number, valid until `end()`.
-    func begin(_ operation: IOError.Operation) throws(IOError) -> Int32 {
+    func begin(_ operation: SpindleIOError.Operation) throws(SpindleIOError) -> Int32 {
         var current = state.load(ordering: .relaxed)
         while true {
-            if current & 1 != 0 { throw IOError.closed(operation) }
+            if current & 1 != 0 { throw SpindleIOError.closed(operation) }
             let (exchanged, original) = state.weakCompareExchange(
                 expected: current, desired: current + 2, ordering: .acquiringAndReleasing)
             if exchanged { return fd }
@@ -81,7 +81,7 @@ final class Descriptor: Sendable {
 
     /// Runs `body` between `begin` and `end`.
     func using<T>(
-        _ operation: IOError.Operation, _ body: (Int32) async throws -> T
+        _ operation: SpindleIOError.Operation, _ body: (Int32) async throws -> T
     ) async throws -> T {
         let fd = try begin(operation)
         defer { end() }

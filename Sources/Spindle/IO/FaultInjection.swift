@@ -11,8 +11,8 @@
 // thread (an enqueue, or the same thread) orders the rule before the submission; the rules
 // themselves are read under their lock.
 
-import CSpindle
-import CURing
+internal import CSpindle
+internal import CURing
 import Synchronization
 
 enum FaultInjection {

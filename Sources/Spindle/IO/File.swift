@@ -5,12 +5,12 @@
 //
 // Arguments are checked before anything is submitted: a negative count, or a range that does
 // not fit in a file offset (`off_t`, signed 64-bit: the kernel reads an offset of -1 as "the
-// current position"), throws `IOError.Kind.invalidArgument`. A read does not allocate the count
+// current position"), throws `SpindleIOError.Kind.invalidArgument`. A read does not allocate the count
 // it is given up front (it may be far larger than the file): its buffer starts at 1 MiB, or at
 // what the file holds past the offset, and doubles when the reads fill it (the file grew),
 // between requests, never while the kernel holds it.
 
-import CURing
+internal import CURing
 import Glibc
 
 /// An open file, read and written at explicit offsets.
@@ -69,8 +69,8 @@ public final class File: Sendable {
     /// Opens `path`.
     ///
     /// - Parameter mode: permissions of a created file.
-    /// - Throws: ``IOError`` (`ENOENT`, `EACCES`, `EMFILE`...).
-    public static func open(_ path: String, options: Options = .read, mode: mode_t = 0o644) async throws -> File {
+    /// - Throws: ``SpindleIOError`` (`ENOENT`, `EACCES`, `EMFILE`...).
+    public static func open(_ path: String, options: Options = .read, mode: Glibc.mode_t = 0o644) async throws -> File {
         let flags = options.flags
         if try IOSubmission.epollReactor() != nil {
             // Not cancellable once queued: a descriptor opened for a cancelled task would leak
@@ -78,7 +78,7 @@ public final class File: Sendable {
             let pool = BlockingPool.forIO
             let result = try await Task { try await pool.systemCall { Int(Glibc.open(path, flags, mode)) } }.value
             if result >= 0 { return File(fd: Int32(result), path: path) }
-            throw IOError(.open, errno: Int32(-result))
+            throw SpindleIOError(.open, errno: Int32(-result))
         }
         let cPath = strdup(path)!
         defer { free(cPath) }
@@ -87,7 +87,7 @@ public final class File: Sendable {
         }.result
         if result >= 0 { return File(fd: result, path: path) }
         if result == -ECANCELED { throw CancellationError() }
-        throw IOError(.open, errno: -result)
+        throw SpindleIOError(.open, errno: -result)
     }
 
     /// One positional read or write: through io_uring (`prepare`), or on epoll as `call` on
@@ -113,10 +113,10 @@ public final class File: Sendable {
 
     /// Reads up to `count` bytes at `offset`; fewer only at the end of the file.
     ///
-    /// - Throws: ``IOError`` (``IOError/Kind/invalidArgument`` for a negative `count` or a
+    /// - Throws: ``SpindleIOError`` (``SpindleIOError/Kind/invalidArgument`` for a negative `count` or a
     ///   range past `Int64.max`), or `CancellationError`.
     public func read(at offset: UInt64, count: Int) async throws -> [UInt8] {
-        guard Self.isValidRange(offset: offset, count: count) else { throw IOError.invalidArgument(.read) }
+        guard Self.isValidRange(offset: offset, count: count) else { throw SpindleIOError.invalidArgument(.read) }
         var capacity = max(1, min(count, Self.initialReadBuffer))
         if count > capacity, let size = try? await size(), size > offset {
             // A large read of a file this large: allocate what the file holds at once.
@@ -147,7 +147,7 @@ public final class File: Sendable {
                 if result < 0 {
                     if result == -ECANCELED { throw CancellationError() }
                     if result == -EINTR || result == -EAGAIN { continue }
-                    throw IOError(.read, errno: -result)
+                    throw SpindleIOError(.read, errno: -result)
                 }
                 filled += Int(result)
             }
@@ -157,10 +157,10 @@ public final class File: Sendable {
 
     /// Writes all of `bytes` at `offset`, looping on short writes.
     ///
-    /// - Throws: ``IOError`` (``IOError/Kind/invalidArgument`` if the range ends past
+    /// - Throws: ``SpindleIOError`` (``SpindleIOError/Kind/invalidArgument`` if the range ends past
     ///   `Int64.max`), or `CancellationError`.
     public func write(_ bytes: [UInt8], at offset: UInt64) async throws {
-        guard Self.isValidRange(offset: offset, count: bytes.count) else { throw IOError.invalidArgument(.write) }
+        guard Self.isValidRange(offset: offset, count: bytes.count) else { throw SpindleIOError.invalidArgument(.write) }
         if bytes.isEmpty { return }
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: bytes.count, alignment: 64)
         defer { buffer.deallocate() }
@@ -180,9 +180,9 @@ public final class File: Sendable {
                 if result < 0 {
                     if result == -ECANCELED { throw CancellationError() }
                     if result == -EINTR || result == -EAGAIN { continue }
-                    throw IOError(.write, errno: -result)
+                    throw SpindleIOError(.write, errno: -result)
                 }
-                if result == 0 { throw IOError(.write, errno: EIO) }
+                if result == 0 { throw SpindleIOError(.write, errno: EIO) }
                 written += Int(result)
             }
         }
@@ -196,7 +196,7 @@ public final class File: Sendable {
             }
             return try await IOSubmission.perform { sqe in io_uring_prep_fsync(sqe, fd, 0) }.result
         }
-        if result < 0 { throw IOError(.sync, errno: -result) }
+        if result < 0 { throw SpindleIOError(.sync, errno: -result) }
     }
 
     /// The file's size in bytes (`fstat`: answered from the inode, it does not block on I/O).
@@ -204,11 +204,11 @@ public final class File: Sendable {
         let fd = try descriptor.begin(.stat)
         defer { descriptor.end() }
         var info = stat()
-        if fstat(fd, &info) != 0 { throw IOError(.stat, errno: errno) }
+        if fstat(fd, &info) != 0 { throw SpindleIOError(.stat, errno: errno) }
         return UInt64(info.st_size)
     }
 
-    /// Closes the file (once; later operations throw ``IOError/Kind/closed``).
+    /// Closes the file (once; later operations throw ``SpindleIOError/Kind/closed``).
     public func close() {
         descriptor.close()
     }
@@ -227,7 +227,7 @@ public final class File: Sendable {
     }
 
     /// Replaces the file at `path` with `bytes` (creating it with `mode`).
-    public static func write(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) async throws {
+    public static func write(_ path: String, _ bytes: [UInt8], mode: Glibc.mode_t = 0o644) async throws {
         let file = try await open(path, options: [.write, .create, .truncate], mode: mode)
         defer { file.close() }
         try await file.write(bytes, at: 0)

@@ -7,7 +7,7 @@
 // operation prepares its SQE exactly as before; otherwise it calls `ReadinessIO.perform` with
 // the non-blocking system call it would have asked io_uring for. Both return the same kind of
 // result (a count or a negated errno, -ECANCELED for a cancelled task), so each operation maps
-// results to values and typed `IOError`s with one piece of code for both backends.
+// results to values and typed `SpindleIOError`s with one piece of code for both backends.
 //
 // 1. A task already cancelled gets -ECANCELED before anything is tried (as on io_uring).
 // 2. Read the descriptor's readiness sequence, try the call (MSG_DONTWAIT: the socket itself
@@ -25,7 +25,7 @@
 // Files have no readiness (a regular file is always "ready", and its reads block in the
 // kernel): on epoll they go to the blocking pool, as Tokio's and SwiftNIO's do (File.swift).
 
-import CSpindle
+internal import CSpindle
 import Glibc
 
 extension IOSubmission {
@@ -85,7 +85,7 @@ extension BlockingPool {
     /// The pool of the runtime or loop the caller runs on, else the shared one (for files on
     /// epoll).
     static var forIO: BlockingPool {
-        Runtime.current?.blockingPool ?? EventLoop.current?.blockingPool ?? shared
+        Runtime.current?.blockingPool ?? SpindleEventLoop.current?.blockingPool ?? shared
     }
 
     /// Runs one blocking system call on the pool and returns its result or its negated errno.

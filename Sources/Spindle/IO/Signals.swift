@@ -8,8 +8,8 @@
 // counters. This works whatever the threads' signal masks are, unlike signalfd, which needs the
 // signal blocked in every thread.
 
-import CSpindle
-import CURing
+internal import CSpindle
+internal import CURing
 import Glibc
 
 /// Signals as async events.
@@ -17,11 +17,11 @@ public enum Signals {
     /// Starts delivering `signals` to ``wait(for:)`` instead of their default action, without
     /// waiting yet (so a signal sent between start-up and the first wait is not fatal).
     ///
-    /// - Throws: ``IOError`` (`EINVAL` for a number that is not a signal that can be caught).
+    /// - Throws: ``SpindleIOError`` (`EINVAL` for a number that is not a signal that can be caught).
     public static func watch(_ signals: [Int32]) throws {
         for signal in signals {
             let result = spindle_signal_watch(signal)
-            if result < 0 { throw IOError(.read, errno: -result) }
+            if result < 0 { throw SpindleIOError(.read, errno: -result) }
         }
     }
 
@@ -36,11 +36,11 @@ public enum Signals {
     /// listener.close()   // stop accepting; the server drains and exits
     /// ```
     ///
-    /// - Throws: `CancellationError`, or ``IOError`` (`EBUSY` with 128 tasks waiting already).
+    /// - Throws: `CancellationError`, or ``SpindleIOError`` (`EBUSY` with 128 tasks waiting already).
     public static func wait(for signals: [Int32]) async throws -> Int32 {
         try watch(signals)
         let eventFD = spindle_signal_waiter_add()
-        if eventFD < 0 { throw IOError(.read, errno: -eventFD) }
+        if eventFD < 0 { throw SpindleIOError(.read, errno: -eventFD) }
         // After the last read's completion: the kernel is done with the counter and the fd.
         defer { spindle_signal_waiter_remove(eventFD) }
         let counter = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
@@ -56,7 +56,7 @@ public enum Signals {
                 }.result
             }
             if result == -ECANCELED { throw CancellationError() }
-            if result < 0 && result != -EINTR && result != -EAGAIN { throw IOError(.read, errno: -result) }
+            if result < 0 && result != -EINTR && result != -EAGAIN { throw SpindleIOError(.read, errno: -result) }
         }
     }
 

@@ -14,17 +14,17 @@
 // copied into the send buffer and handed to io_uring.
 // One reader and one writer at a time (`reading`/`writing` flags, set with acquire-release
 // exchanges: the next reader sees the buffer as the previous one left it); a second concurrent
-// reader gets `IOError.Kind.concurrentUse` rather than a corrupted buffer.
+// reader gets `SpindleIOError.Kind.concurrentUse` rather than a corrupted buffer.
 //
 // Errors. A request that ends with -EINTR did nothing and is submitted again (it is never a
 // cancellation: only -ECANCELED, which our own cancel produces, is). A write that fails after
-// sending part of its bytes says how many in `IOError.bytesWritten`; cancelled after a partial
-// send, it throws `IOError.Kind.cancelled` rather than `CancellationError`, which would hide
+// sending part of its bytes says how many in `SpindleIOError.bytesWritten`; cancelled after a partial
+// send, it throws `SpindleIOError.Kind.cancelled` rather than `CancellationError`, which would hide
 // that the peer got a prefix. `readExactly` takes a length that may come from the peer, so it
 // grows its result as bytes arrive instead of reserving the length up front.
 
-import CSpindle
-import CURing
+internal import CSpindle
+internal import CURing
 import Glibc
 import Synchronization
 
@@ -55,9 +55,9 @@ final class StreamCore: @unchecked Sendable {
         sendBuffer?.deallocate()
     }
 
-    private func claim(_ flag: borrowing Atomic<Bool>, _ operation: IOError.Operation) throws(IOError) {
+    private func claim(_ flag: borrowing Atomic<Bool>, _ operation: SpindleIOError.Operation) throws(SpindleIOError) {
         if flag.exchange(true, ordering: .acquiringAndReleasing) {
-            throw IOError(operation, kind: .concurrentUse)
+            throw SpindleIOError(operation, kind: .concurrentUse)
         }
     }
 
@@ -128,11 +128,11 @@ final class StreamCore: @unchecked Sendable {
                 // Data that raced in with a cancellation is delivered, not dropped.
                 return deliver(UnsafeRawBufferPointer(start: buffer, count: Int(result)))
             }
-            if descriptor.isClosed { throw IOError.closed(.read) }
+            if descriptor.isClosed { throw SpindleIOError.closed(.read) }
             if result == 0 { return nil }
             if result == -EINTR { continue }  // nothing was received: ask again
             if result == -ECANCELED { throw CancellationError() }
-            throw IOError(.read, errno: -result)
+            throw SpindleIOError(.read, errno: -result)
         }
     }
 
@@ -142,12 +142,12 @@ final class StreamCore: @unchecked Sendable {
     /// Exactly `count` bytes; throws `unexpectedEndOfStream` if the stream ends first, and
     /// `invalidArgument` for a negative count.
     func readExactly(_ count: Int) async throws -> [UInt8] {
-        guard count >= 0 else { throw IOError.invalidArgument(.read) }
+        guard count >= 0 else { throw SpindleIOError.invalidArgument(.read) }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(min(count, Self.readExactlyReserve))  // then grows as bytes arrive
         while bytes.count < count {
             guard let chunk = try await read(maxBytes: count - bytes.count) else {
-                throw IOError(.read, kind: .unexpectedEndOfStream)
+                throw SpindleIOError(.read, kind: .unexpectedEndOfStream)
             }
             bytes.append(contentsOf: chunk)
         }
@@ -163,7 +163,7 @@ final class StreamCore: @unchecked Sendable {
     /// Writes every byte, looping on short writes.
     ///
     /// - Throws: `CancellationError` if cancelled before any byte was sent; otherwise
-    ///   ``IOError`` with ``IOError/bytesWritten`` set (``IOError/Kind/cancelled`` if cancelled).
+    ///   ``SpindleIOError`` with ``SpindleIOError/bytesWritten`` set (``SpindleIOError/Kind/cancelled`` if cancelled).
     func write<Bytes: Collection>(_ bytes: Bytes) async throws where Bytes.Element == UInt8 {
         try claim(writing, .write)
         defer { writing.store(false, ordering: .releasing) }
@@ -192,11 +192,11 @@ final class StreamCore: @unchecked Sendable {
             switch error {
             case .cancelled:
                 if written == 0 { throw CancellationError() }
-                throw IOError(.write, kind: .cancelled, errno: ECANCELED, bytesWritten: written)
+                throw SpindleIOError(.write, kind: .cancelled, errno: ECANCELED, bytesWritten: written)
             case .closed:
-                throw IOError.closed(.write, bytesWritten: written)
+                throw SpindleIOError.closed(.write, bytesWritten: written)
             case .system(let code):
-                throw IOError(.write, kind: .system, errno: code, bytesWritten: written)
+                throw SpindleIOError(.write, kind: .system, errno: code, bytesWritten: written)
             }
         }
     }
@@ -244,25 +244,25 @@ final class StreamCore: @unchecked Sendable {
         }
     }
 
-    func shutdown(_ direction: ShutdownDirection) throws(IOError) {
+    func shutdown(_ direction: ShutdownDirection) throws(SpindleIOError) {
         let fd = try descriptor.begin(.shutdown)
         defer { descriptor.end() }
-        if Glibc.shutdown(fd, direction.how) != 0 { throw IOError(.shutdown, errno: errno) }
+        if Glibc.shutdown(fd, direction.how) != 0 { throw SpindleIOError(.shutdown, errno: errno) }
     }
 
-    func setOption(_ level: Int32, _ name: Int32, _ value: Int32) throws(IOError) {
+    func setOption(_ level: Int32, _ name: Int32, _ value: Int32) throws(SpindleIOError) {
         let fd = try descriptor.begin(.setOption)
         defer { descriptor.end() }
         var value = value
         if setsockopt(fd, level, name, &value, socklen_t(MemoryLayout<Int32>.size)) != 0 {
-            throw IOError(.setOption, errno: errno)
+            throw SpindleIOError(.setOption, errno: errno)
         }
     }
 
-    func address(peer: Bool) throws(IOError) -> SocketAddress {
+    func address(peer: Bool) throws(SpindleIOError) -> SpindleSocketAddress {
         let fd = try descriptor.begin(.address)
         defer { descriptor.end() }
-        return try SocketAddress.of(fd, peer ? getpeername : getsockname)
+        return try SpindleSocketAddress.of(fd, peer ? getpeername : getsockname)
     }
 }
 
@@ -292,30 +292,30 @@ enum Sockets {
     static let noSignal = spindle_msg_nosignal()
 
     /// A new close-on-exec socket, owned by the caller.
-    static func make(family: Int32, type: Int32) throws(IOError) -> Int32 {
+    static func make(family: Int32, type: Int32) throws(SpindleIOError) -> Int32 {
         let fd = socket(family, type | Sockets.closeOnExec, 0)
-        if fd < 0 { throw IOError(.socket, errno: errno) }
+        if fd < 0 { throw SpindleIOError(.socket, errno: errno) }
         return fd
     }
 
-    static func setOption(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32) throws(IOError) {
+    static func setOption(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32) throws(SpindleIOError) {
         var value = value
         if setsockopt(fd, level, name, &value, socklen_t(MemoryLayout<Int32>.size)) != 0 {
-            throw IOError(.setOption, errno: errno)
+            throw SpindleIOError(.setOption, errno: errno)
         }
     }
 
     /// Connects a new socket to `address` through io_uring; closes it on failure. An attempt
     /// that ends with -EINTR is abandoned (its socket closed, which aborts a handshake the
     /// kernel may still be making) and made again on a fresh socket.
-    static func connect(to address: SocketAddress, type: Int32) async throws -> Int32 {
+    static func connect(to address: SpindleSocketAddress, type: Int32) async throws -> Int32 {
         while true {
             if let fd = try await connectOnce(to: address, type: type) { return fd }
         }
     }
 
     /// One attempt of `connect`: the socket, or nil after -EINTR.
-    private static func connectOnce(to address: SocketAddress, type: Int32) async throws -> Int32? {
+    private static func connectOnce(to address: SpindleSocketAddress, type: Int32) async throws -> Int32? {
         if let epoll = try IOSubmission.epollReactor() {
             return try await connectWhenReady(to: address, type: type, on: epoll)
         }
@@ -343,21 +343,21 @@ enum Sockets {
         Glibc.close(fd)
         if completion.result == -EINTR { return nil }
         if completion.result == -ECANCELED { throw CancellationError() }
-        throw IOError(.connect, errno: -completion.result)
+        throw SpindleIOError(.connect, errno: -completion.result)
     }
 
     /// Binds and listens a new socket.
     static func listen(
-        at address: SocketAddress, type: Int32, backlog: Int32, reuseAddress: Bool, reusePort: Bool
-    ) throws(IOError) -> Int32 {
+        at address: SpindleSocketAddress, type: Int32, backlog: Int32, reuseAddress: Bool, reusePort: Bool
+    ) throws(SpindleIOError) -> Int32 {
         let fd = try make(family: address.family, type: type)
-        do throws(IOError) {
+        do throws(SpindleIOError) {
             if reuseAddress { try setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1) }
             if reusePort { try setOption(fd, SOL_SOCKET, SO_REUSEPORT, 1) }
             let bound = address.withSockAddr { Glibc.bind(fd, $0, $1) }
-            if bound != 0 { throw IOError(.bind, errno: errno) }
+            if bound != 0 { throw SpindleIOError(.bind, errno: errno) }
             if type == Sockets.stream, Glibc.listen(fd, backlog) != 0 {
-                throw IOError(.listen, errno: errno)
+                throw SpindleIOError(.listen, errno: errno)
             }
         } catch {
             Glibc.close(fd)

@@ -2,7 +2,7 @@
 //
 // 1. Find the ring of the thread the task is running on (a worker's or an event loop's). A task
 //    on some other thread (Swift's default executor, a plain thread) is moved for the duration
-//    of the request onto the process's I/O loop (`IOLoop`), an `EventLoop` started on first use,
+//    of the request onto the process's I/O loop (`IOLoop`), a `SpindleEventLoop` started on first use,
 //    and returns to its own executor afterwards.
 // 2. Reserve a slot in that ring, then suspend: inside the continuation closure, which runs
 //    synchronously on the same thread, prepare the SQE with the slot's user_data and attach the
@@ -17,8 +17,8 @@
 //    with -ECANCELED or with a result that raced in; the caller decides what that means (a read
 //    that got data returns the data).
 
-import CSpindle
-import CURing
+internal import CSpindle
+internal import CURing
 import Glibc
 
 enum IOSubmission {
@@ -102,7 +102,7 @@ enum IOLoop {
 
     /// The loop, started on first use. A start that fails (descriptors or threads ran out)
     /// throws and is tried again by the next call.
-    static func shared() throws(SpindleError) -> EventLoop {
+    static func shared() throws(SpindleError) -> SpindleEventLoop {
         try loop.get()
     }
 }
@@ -114,17 +114,17 @@ final class LazyEventLoop: Sendable {
     private let name: String
     /// The loop once started. Calls that find it nil start it under the lock, so at most one
     /// loop is ever started.
-    private let loop = Lock<EventLoop?>(nil)
+    private let loop = Lock<SpindleEventLoop?>(nil)
 
     init(name: String) {
         self.name = name
     }
 
-    func get() throws(SpindleError) -> EventLoop {
-        let result = loop.withLock { loop -> Result<EventLoop, SpindleError> in
+    func get() throws(SpindleError) -> SpindleEventLoop {
+        let result = loop.withLock { loop -> Result<SpindleEventLoop, SpindleError> in
             if let loop { return .success(loop) }
             do throws(SpindleError) {
-                let started = try EventLoop(name: name)
+                let started = try SpindleEventLoop(name: name)
                 loop = started
                 return .success(started)
             } catch {

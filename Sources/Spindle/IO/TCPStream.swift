@@ -26,15 +26,15 @@ public final class TCPStream: Sendable {
     /// Connects to `host:port`.
     ///
     /// - Parameter timeout: how long to wait for the connection; past it the attempt is
-    ///   cancelled and ``IOError`` with `ETIMEDOUT` is thrown.
-    /// - Throws: ``IOError`` (`ECONNREFUSED`, `ETIMEDOUT`, `ENETUNREACH`...), or
+    ///   cancelled and ``SpindleIOError`` with `ETIMEDOUT` is thrown.
+    /// - Throws: ``SpindleIOError`` (`ECONNREFUSED`, `ETIMEDOUT`, `ENETUNREACH`...), or
     ///   `CancellationError`.
     public static func connect(host: String, port: Int, timeout: Duration? = nil) async throws -> TCPStream {
-        try await connect(to: SocketAddress(host: host, port: port), timeout: timeout)
+        try await connect(to: SpindleSocketAddress(host: host, port: port), timeout: timeout)
     }
 
     /// Connects to `address`.
-    public static func connect(to address: SocketAddress, timeout: Duration? = nil) async throws -> TCPStream {
+    public static func connect(to address: SpindleSocketAddress, timeout: Duration? = nil) async throws -> TCPStream {
         let fd: Int32
         if let timeout {
             do {
@@ -42,7 +42,7 @@ public final class TCPStream: Sendable {
                     try await Sockets.connect(to: address, type: Sockets.stream)
                 }
             } catch is TimeoutError {
-                throw IOError(.connect, errno: ETIMEDOUT)
+                throw SpindleIOError(.connect, errno: ETIMEDOUT)
             }
         } else {
             fd = try await Sockets.connect(to: address, type: Sockets.stream)
@@ -53,7 +53,7 @@ public final class TCPStream: Sendable {
     /// Reads up to `maxBytes` (at most 64 KiB) bytes as soon as any are available.
     ///
     /// - Returns: the bytes, or nil at end of stream.
-    /// - Throws: ``IOError`` (`ECONNRESET`...; ``IOError/Kind/closed`` after `close()`), or
+    /// - Throws: ``SpindleIOError`` (`ECONNRESET`...; ``SpindleIOError/Kind/closed`` after `close()`), or
     ///   `CancellationError` if the task was cancelled before data arrived.
     public func read(maxBytes: Int = 16 * 1024) async throws -> [UInt8]? {
         try await core.read(maxBytes: maxBytes)
@@ -79,18 +79,18 @@ public final class TCPStream: Sendable {
     /// Reads exactly `count` bytes. The result grows as bytes arrive (at most 64 KiB is
     /// reserved up front), so a `count` taken from the peer costs only what the peer sends.
     ///
-    /// - Throws: ``IOError`` with ``IOError/Kind/unexpectedEndOfStream`` if the stream ends
-    ///   first, ``IOError/Kind/invalidArgument`` if `count` is negative.
+    /// - Throws: ``SpindleIOError`` with ``SpindleIOError/Kind/unexpectedEndOfStream`` if the stream ends
+    ///   first, ``SpindleIOError/Kind/invalidArgument`` if `count` is negative.
     public func readExactly(_ count: Int) async throws -> [UInt8] {
         try await core.readExactly(count)
     }
 
     /// Writes all of `bytes`, however many sends it takes.
     ///
-    /// - Throws: ``IOError`` (`EPIPE`, `ECONNRESET`...) with ``IOError/bytesWritten``, the
+    /// - Throws: ``SpindleIOError`` (`EPIPE`, `ECONNRESET`...) with ``SpindleIOError/bytesWritten``, the
     ///   bytes sent before the failure (the peer may receive them); `CancellationError` if the
-    ///   task was cancelled before any byte was sent, ``IOError/Kind/cancelled`` (with
-    ///   ``IOError/bytesWritten``) if after some were. Under ``withTimeout(_:operation:)`` a
+    ///   task was cancelled before any byte was sent, ``SpindleIOError/Kind/cancelled`` (with
+    ///   ``SpindleIOError/bytesWritten``) if after some were. Under ``withTimeout(_:operation:)`` a
     ///   timed-out write throws ``TimeoutError``, which does not carry the count.
     public func write<Bytes: Collection & Sendable>(_ bytes: Bytes) async throws where Bytes.Element == UInt8 {
         try await core.write(bytes)
@@ -117,7 +117,7 @@ public final class TCPStream: Sendable {
         try core.shutdown(direction)
     }
 
-    /// Closes the stream. Reads and writes in flight complete with ``IOError/Kind/closed``;
+    /// Closes the stream. Reads and writes in flight complete with ``SpindleIOError/Kind/closed``;
     /// the descriptor is closed once they have. Calling it again does nothing.
     public func close() {
         core.descriptor.close()
@@ -129,9 +129,9 @@ public final class TCPStream: Sendable {
     }
 
     /// The local address.
-    public var localAddress: SocketAddress { get throws { try core.address(peer: false) } }
+    public var localAddress: SpindleSocketAddress { get throws { try core.address(peer: false) } }
     /// The peer's address.
-    public var peerAddress: SocketAddress { get throws { try core.address(peer: true) } }
+    public var peerAddress: SpindleSocketAddress { get throws { try core.address(peer: true) } }
 }
 
 /// A listening TCP socket.
@@ -157,18 +157,18 @@ public final class TCPListener: Sendable {
     ///   - backlog: the kernel's queue of connections not yet accepted.
     ///   - reuseAddress: `SO_REUSEADDR` (rebinding a port with connections in TIME_WAIT).
     ///   - reusePort: `SO_REUSEPORT` (several listeners on one port, load-balanced by the kernel).
-    /// - Throws: ``IOError`` (`EADDRINUSE`, `EACCES`...).
+    /// - Throws: ``SpindleIOError`` (`EADDRINUSE`, `EACCES`...).
     public static func bind(
         host: String = "127.0.0.1", port: Int, backlog: Int32 = 1024,
         reuseAddress: Bool = true, reusePort: Bool = false
     ) throws -> TCPListener {
-        let address = try SocketAddress(host: host, port: port)
+        let address = try SpindleSocketAddress(host: host, port: port)
         return try bind(to: address, backlog: backlog, reuseAddress: reuseAddress, reusePort: reusePort)
     }
 
     /// Binds to `address` and listens.
     public static func bind(
-        to address: SocketAddress, backlog: Int32 = 1024,
+        to address: SpindleSocketAddress, backlog: Int32 = 1024,
         reuseAddress: Bool = true, reusePort: Bool = false
     ) throws -> TCPListener {
         let fd = try Sockets.listen(
@@ -180,7 +180,7 @@ public final class TCPListener: Sendable {
     /// The next connection. Descriptor exhaustion (`EMFILE`) makes it back off and retry
     /// rather than fail or spin.
     ///
-    /// - Throws: ``IOError`` (``IOError/Kind/closed`` once the listener is closed), or
+    /// - Throws: ``SpindleIOError`` (``SpindleIOError/Kind/closed`` once the listener is closed), or
     ///   `CancellationError`.
     public func accept() async throws -> TCPStream {
         TCPStream(fd: try await acceptor.acceptOne())
@@ -199,18 +199,18 @@ public final class TCPListener: Sendable {
     }
 
     /// The bound address (with the port the kernel chose for port 0).
-    public var localAddress: SocketAddress {
+    public var localAddress: SpindleSocketAddress {
         get throws {
             let fd = try acceptor.descriptor.begin(.address)
             defer { acceptor.descriptor.end() }
-            return try SocketAddress.of(fd, getsockname)
+            return try SpindleSocketAddress.of(fd, getsockname)
         }
     }
 
     /// Times accepting backed off because descriptors or memory ran out.
     public var acceptBackoffs: UInt64 { acceptor.backoffs.load(ordering: .relaxed) }
 
-    /// Stops listening; a pending `accept` or iteration ends with ``IOError/Kind/closed``.
+    /// Stops listening; a pending `accept` or iteration ends with ``SpindleIOError/Kind/closed``.
     public func close() {
         acceptor.close()
     }
@@ -229,7 +229,7 @@ public struct Connections<Stream: Sendable>: AsyncSequence, Sendable {
         public mutating func next() async throws -> Stream? {
             do {
                 return make(try await acceptor.next())
-            } catch let error as IOError where error.kind == .closed {
+            } catch let error as SpindleIOError where error.kind == .closed {
                 return nil
             }
         }

@@ -4,7 +4,7 @@
 // completion: the kernel never sees freed memory. A request that ends with -EINTR did nothing
 // and is submitted again; only -ECANCELED means the task was cancelled.
 
-import CURing
+internal import CURing
 import Glibc
 
 /// A UDP socket.
@@ -25,24 +25,24 @@ public final class UDPSocket: Sendable {
 
     /// Binds to `host:port` (port 0 picks a free port).
     public static func bind(host: String = "127.0.0.1", port: Int, reuseAddress: Bool = false) throws -> UDPSocket {
-        let address = try SocketAddress(host: host, port: port)
+        let address = try SpindleSocketAddress(host: host, port: port)
         let fd = try Sockets.listen(
             at: address, type: Sockets.datagram, backlog: 0, reuseAddress: reuseAddress, reusePort: false)
         return UDPSocket(fd: fd)
     }
 
     /// The bound address.
-    public var localAddress: SocketAddress {
+    public var localAddress: SpindleSocketAddress {
         get throws {
             let fd = try descriptor.begin(.address)
             defer { descriptor.end() }
-            return try SocketAddress.of(fd, getsockname)
+            return try SpindleSocketAddress.of(fd, getsockname)
         }
     }
 
     /// Sends one datagram to `address`. Returns the bytes sent.
     @discardableResult
-    public func send(_ bytes: [UInt8], to address: SocketAddress) async throws -> Int {
+    public func send(_ bytes: [UInt8], to address: SpindleSocketAddress) async throws -> Int {
         let message = Message(capacity: max(bytes.count, 1))
         defer { message.free() }
         bytes.withUnsafeBytes { message.buffer.copyMemory(from: $0.baseAddress ?? UnsafeRawPointer(message.buffer), byteCount: bytes.count) }
@@ -65,14 +65,14 @@ public final class UDPSocket: Sendable {
             }
         }
         if result >= 0 { return Int(result) }
-        if descriptor.isClosed { throw IOError.closed(.send) }
+        if descriptor.isClosed { throw SpindleIOError.closed(.send) }
         if result == -ECANCELED { throw CancellationError() }
-        throw IOError(.send, errno: -result)
+        throw SpindleIOError(.send, errno: -result)
     }
 
     /// Receives one datagram (truncated to `maxBytes`, at most 64 KiB: no datagram is larger)
     /// and its sender.
-    public func receive(maxBytes: Int = 64 * 1024) async throws -> (bytes: [UInt8], sender: SocketAddress) {
+    public func receive(maxBytes: Int = 64 * 1024) async throws -> (bytes: [UInt8], sender: SpindleSocketAddress) {
         let message = Message(capacity: min(max(maxBytes, 1), 64 * 1024))
         defer { message.free() }
         let result = try await descriptor.using(.receive) { fd in
@@ -92,16 +92,16 @@ public final class UDPSocket: Sendable {
             }
         }
         if result >= 0 {
-            if descriptor.isClosed && result == 0 { throw IOError.closed(.receive) }
+            if descriptor.isClosed && result == 0 { throw SpindleIOError.closed(.receive) }
             let bytes = [UInt8](UnsafeRawBufferPointer(start: message.buffer, count: Int(result)))
-            return (bytes, SocketAddress(storage: message.address.pointee, length: message.header.pointee.msg_namelen))
+            return (bytes, SpindleSocketAddress(storage: message.address.pointee, length: message.header.pointee.msg_namelen))
         }
-        if descriptor.isClosed { throw IOError.closed(.receive) }
+        if descriptor.isClosed { throw SpindleIOError.closed(.receive) }
         if result == -ECANCELED { throw CancellationError() }
-        throw IOError(.receive, errno: -result)
+        throw SpindleIOError(.receive, errno: -result)
     }
 
-    /// Closes the socket; a pending `receive` ends with ``IOError/Kind/closed``.
+    /// Closes the socket; a pending `receive` ends with ``SpindleIOError/Kind/closed``.
     public func close() {
         descriptor.close()
     }

@@ -12,9 +12,9 @@ public final class UnixStream: Sendable {
 
     /// Connects to the socket at `path`.
     ///
-    /// - Throws: ``IOError`` (`ENOENT`, `ECONNREFUSED`, `ETIMEDOUT` past `timeout`...).
+    /// - Throws: ``SpindleIOError`` (`ENOENT`, `ECONNREFUSED`, `ETIMEDOUT` past `timeout`...).
     public static func connect(path: String, timeout: Duration? = nil) async throws -> UnixStream {
-        let address = try SocketAddress(unixPath: path)
+        let address = try SpindleSocketAddress(unixPath: path)
         guard let timeout else {
             return UnixStream(fd: try await Sockets.connect(to: address, type: Sockets.stream))
         }
@@ -23,7 +23,7 @@ public final class UnixStream: Sendable {
                 try await Sockets.connect(to: address, type: Sockets.stream)
             })
         } catch is TimeoutError {
-            throw IOError(.connect, errno: ETIMEDOUT)
+            throw SpindleIOError(.connect, errno: ETIMEDOUT)
         }
     }
 
@@ -31,7 +31,7 @@ public final class UnixStream: Sendable {
     public static func pair() throws -> (UnixStream, UnixStream) {
         var fds: [Int32] = [-1, -1]
         if socketpair(AF_UNIX, Sockets.stream | Sockets.closeOnExec, 0, &fds) != 0 {
-            throw IOError(.socket, errno: errno)
+            throw SpindleIOError(.socket, errno: errno)
         }
         return (UnixStream(fd: fds[0]), UnixStream(fd: fds[1]))
     }
@@ -94,7 +94,7 @@ public final class UnixListener: Sendable {
     /// Binds to `path` and listens. An existing socket file at `path` is replaced when
     /// `removeExisting` is true.
     public static func bind(path: String, backlog: Int32 = 1024, removeExisting: Bool = true) throws -> UnixListener {
-        let address = try SocketAddress(unixPath: path)
+        let address = try SpindleSocketAddress(unixPath: path)
         if removeExisting { unlink(path) }
         let fd = try Sockets.listen(
             at: address, type: Sockets.stream, backlog: backlog, reuseAddress: false, reusePort: false)

@@ -2,7 +2,7 @@
 // counts they keep are PoolControl.swift's state machine; the handshake between an idle thread
 // and a submitter that claims it is described there and at `stopBeingIdle`.
 
-import CSpindle
+internal import CSpindle
 import Glibc
 import Synchronization
 

@@ -37,7 +37,7 @@
 // What is deliberately missing: interrupting a running job (threads cannot be), and priority
 // between jobs (FIFO only).
 
-import CSpindle
+internal import CSpindle
 import Glibc
 import Synchronization
 
@@ -58,7 +58,7 @@ import Synchronization
 /// await pool.shutdown()
 /// ```
 ///
-/// Every ``Runtime`` and ``EventLoop`` has one (``Runtime/blockingPool``), which
+/// Every ``Runtime`` and ``SpindleEventLoop`` has one (``Runtime/blockingPool``), which
 /// ``toThread(_:)`` uses; ``shared`` serves code that runs on neither.
 ///
 /// **Cancellation.** A job that has not started when its task is cancelled is removed and

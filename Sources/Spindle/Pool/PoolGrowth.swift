@@ -29,7 +29,7 @@
 // The cost: past the CPU count, a job whose predecessors block waits about a millisecond for
 // its thread instead of getting one at once.
 
-import CSpindle
+internal import CSpindle
 import Glibc
 import Synchronization
 

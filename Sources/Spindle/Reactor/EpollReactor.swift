@@ -22,8 +22,8 @@
 // Counters (RingCounters, so the metrics keep one shape): `cqesReaped` counts readiness events
 // handled, `operationsInFlight` the tasks waiting for readiness; `sqesSubmitted` stays 0.
 
-import CSpindle
-import CURing
+internal import CSpindle
+internal import CURing
 import Glibc
 import Synchronization
 
@@ -191,7 +191,7 @@ final class EpollReactor: @unchecked Sendable {
     }
 
     /// Owner only, once, when the owning thread stops: every task still waiting is resumed
-    /// (its operation ends with `IOError.closed`; nothing of ours is in the kernel's hands),
+    /// (its operation ends with `SpindleIOError.closed`; nothing of ours is in the kernel's hands),
     /// then the epoll instance and the eventfd are closed.
     func close() {
         guard isOpen else { return }

@@ -9,8 +9,8 @@
 // - ENOMEM: the locked-memory limit (kernels before 5.12 charge rings to RLIMIT_MEMLOCK);
 // - a missing opcode: an io_uring older than Spindle needs (Linux 5.19).
 
-import CSpindle
-import CURing
+internal import CSpindle
+internal import CURing
 import Glibc
 
 enum IOUringProbe {

@@ -22,7 +22,7 @@
 // owner, or the watch while the owner is stuck; Ring+Token.swift). The slot array grows on demand and
 // freed slots are reused last-in first-out (so the hot ones stay in cache).
 
-import CSpindle
+internal import CSpindle
 
 /// The outcome of one io_uring request: `result` is the CQE's `res` (a count, a descriptor, or
 /// a negated errno) and `flags` its flags.

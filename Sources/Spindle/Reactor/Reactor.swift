@@ -14,7 +14,7 @@
 // IO/ReadinessIO.swift). The thread-local pointer of each backend says which one the
 // calling thread has.
 
-import CSpindle
+internal import CSpindle
 
 enum Reactor {
     case ring(Ring)

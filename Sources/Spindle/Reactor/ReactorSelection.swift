@@ -10,7 +10,7 @@ import Glibc
 import Logging
 import Synchronization
 
-/// Which I/O reactor a ``Runtime`` or ``EventLoop`` uses.
+/// Which I/O reactor a ``Runtime`` or ``SpindleEventLoop`` uses.
 public enum ReactorChoice: Sendable, Equatable {
     /// io_uring when the kernel and the sandbox allow it, epoll otherwise; the environment
     /// variable `SPINDLE_REACTOR` (`epoll`, `io_uring` or `auto`) overrides it.

@@ -12,7 +12,7 @@
 // Waiters are resumed outside the lock. On a worker, a task resumed by its reactor's thread
 // takes the LIFO slot, as a task resumed by a reaped io_uring completion does.
 
-import CSpindle
+internal import CSpindle
 import Glibc
 import Synchronization
 

@@ -4,8 +4,8 @@
 // each operation's buffer until then); a `wake()` racing with that is serialised by
 // `wakeLock`, so it never writes to a descriptor number the process has since reused.
 
-import CSpindle
-import CURing
+internal import CSpindle
+internal import CURing
 import Glibc
 
 extension Ring {

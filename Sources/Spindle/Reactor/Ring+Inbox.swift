@@ -3,8 +3,8 @@
 // that the token's next holder drains; the wake makes that prompt, and also rings the watch's
 // doorbell while the watch has adopted the ring (Ring+Adoption.swift).
 
-import CSpindle
-import CURing
+internal import CSpindle
+internal import CURing
 import Glibc
 import Synchronization
 

@@ -24,8 +24,8 @@
 // disabled by sysctl or a seccomp profile) and ENOMEM (locked-memory limit on old kernels)
 // become `SpindleError.ioUringUnavailable` with a diagnosis (IOUringProbe.swift).
 
-import CSpindle
-import CURing
+internal import CSpindle
+internal import CURing
 import Glibc
 
 extension Ring {

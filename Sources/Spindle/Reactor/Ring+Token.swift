@@ -17,7 +17,7 @@
 // kernel's side of the shared queues is ordered by liburing's own acquire loads and release
 // stores of their heads and tails.
 
-import CSpindle
+internal import CSpindle
 import Glibc
 import Synchronization
 

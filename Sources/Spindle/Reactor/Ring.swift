@@ -19,8 +19,8 @@
 // and before it searches for work), or by the park. A full SQ is submitted and the preparation
 // retried, so it never becomes the user's error.
 
-import CSpindle
-import CURing
+internal import CSpindle
+internal import CURing
 import Glibc
 import Synchronization
 

@@ -42,7 +42,7 @@
 // clock reads. The watch sleeps `threshold / 4` between samples while any worker is busy and
 // backs off to `threshold` while all are idle.
 
-import CURing
+internal import CURing
 import Glibc
 import Logging
 import Synchronization

@@ -1,7 +1,7 @@
 // The public lifecycle of a Runtime: spawn, run (asyncio.run), shutdown, introspection, and
 // delayed jobs (`Task.sleep`) through Swift's SchedulingExecutor hook.
 
-import CSpindle
+internal import CSpindle
 import Glibc
 import Synchronization
 @_spi(ExperimentalScheduling) import _Concurrency

@@ -11,7 +11,7 @@
 // (Core/Afterlife.swift), so a late continuation resume can never be lost or leave a task
 // hanging.
 
-import CSpindle
+internal import CSpindle
 import Glibc
 import Logging
 import Synchronization

@@ -18,7 +18,7 @@
 // stop; the last worker marks the stop and then drains: both sequentially consistent
 // (Lifecycle.swift), so one of them always sees the other.
 
-import CSpindle
+internal import CSpindle
 import Synchronization
 @_spi(ExperimentalCustomExecutors) import _Concurrency
 

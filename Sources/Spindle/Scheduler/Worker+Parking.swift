@@ -6,7 +6,7 @@
 // calls and a context switch each; measured: 290,000 park/wake pairs for 1,000,000 spawns on
 // 2 workers). While it spins it is still a searcher, so producers send no wake-ups.
 
-import CSpindle
+internal import CSpindle
 import Synchronization
 
 extension Worker {

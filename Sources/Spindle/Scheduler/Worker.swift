@@ -30,7 +30,7 @@
 // blocked-worker watch only, its LIFO slot, timers, ring (as its adopter, Ring+Adoption.swift)
 // and published running job (Worker+HandOff.swift).
 
-import CSpindle
+internal import CSpindle
 import Synchronization
 
 final class Worker: @unchecked Sendable {

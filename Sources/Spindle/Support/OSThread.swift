@@ -1,7 +1,7 @@
 // Plain OS threads for workers and event loops. Swift has no thread type outside Foundation;
 // this is the smallest wrapper over pthreads that lets a closure run on a named thread.
 
-import CSpindle
+internal import CSpindle
 import Glibc
 
 struct OSThread: @unchecked Sendable {

@@ -2,7 +2,7 @@
 // the smaller of its affinity mask and its cgroup CPU quota (as Go 1.25 and SwiftNIO do), so a
 // container limited to 2 CPUs on a 64-core host gets 2 workers, not 64.
 
-import CSpindle
+internal import CSpindle
 import Glibc
 
 enum WorkerCount {

@@ -1,4 +1,4 @@
-// The channel's state and every decision it makes, as a pure value (Channel.swift holds it
+// The channel's state and every decision it makes, as a pure value (SpindleChannel.swift holds it
 // behind a lock, performs the actions after unlocking, and owns the continuations; the tests
 // drive it with plain tokens instead, ChannelStateMachineTests).
 //
@@ -11,7 +11,7 @@
 // waiter to leave (`registering: nil`: "wait" then means "come back with a continuation"), and
 // once inside the continuation closure, when it has one and the state may have changed in
 // between. The second time a cancelled task is refused instead of registered: its
-// cancellation handler may have run already and found nothing to remove (see Channel.swift,
+// cancellation handler may have run already and found nothing to remove (see SpindleChannel.swift,
 // "Cancellation").
 
 @usableFromInline

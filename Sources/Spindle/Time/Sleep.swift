@@ -16,7 +16,7 @@
 // loop, or an actor running on one) sets its timer there and is resumed on its own executor by
 // the continuation; any other caller gets `Task.sleep`.
 
-import CSpindle
+internal import CSpindle
 
 /// Suspends the current task for `duration`.
 ///
@@ -61,7 +61,7 @@ private nonisolated(nonsending) func sleep(on host: TimerHost, deadline: UInt64)
 /// The timer wheel of the calling thread, if it is a Spindle worker or event loop.
 enum TimerHost {
     case worker(Unmanaged<Worker>)
-    case loop(Unmanaged<EventLoop>)
+    case loop(Unmanaged<SpindleEventLoop>)
 
     static var current: TimerHost? {
         if let raw = spindle_current_worker() { return .worker(Unmanaged.fromOpaque(raw)) }

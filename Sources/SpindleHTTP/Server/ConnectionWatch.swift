@@ -4,7 +4,7 @@
 // per request. Instead each connection publishes a deadline (an atomic integer: monotonic
 // nanoseconds, 0 for none) and what it is waiting for, and one watchdog task per server walks
 // the connections every `Configuration.watchdogPeriod`, closing those whose deadline passed.
-// Closing the stream ends the read or write in flight with `IOError.closed`; the connection's
+// Closing the stream ends the read or write in flight with `SpindleIOError.closed`; the connection's
 // task then sees `expired` and logs why. Setting a deadline is two relaxed stores, so a
 // request's timeouts cost two clock reads and no allocation. A timeout fires between its
 // duration and that plus one period.

@@ -81,7 +81,7 @@ final class HTTPConnection: @unchecked Sendable {
             logger.info("HTTP connection closed", metadata: ["reason": "\(closeReason)", "requests": "\(served)"])
         } else if server.isShuttingDown {
             logger.debug("HTTP connection closed by shutdown", metadata: ["requests": "\(served)"])
-        } else if let error = error as? IOError, error.isConnectionReset || error.isBrokenPipe || error.kind == .closed {
+        } else if let error = error as? SpindleIOError, error.isConnectionReset || error.isBrokenPipe || error.kind == .closed {
             logger.debug("HTTP connection ended by the peer", metadata: ["error": "\(error)"])
         } else if error is CancellationError {
             logger.debug("HTTP connection cancelled")

@@ -135,7 +135,7 @@ public final class HTTPServer: Sendable {
                 }
             } catch {
                 if !(error is CancellationError) && !isShuttingDown && !Task.isCancelled
-                    && (error as? IOError)?.kind != .closed {  // closed: the normal end
+                    && (error as? SpindleIOError)?.kind != .closed {  // closed: the normal end
                     logger.error("HTTP accept loop failed", metadata: ["error": "\(error)"])
                 }
             }

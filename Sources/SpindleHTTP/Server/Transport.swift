@@ -20,7 +20,7 @@ enum Transport: Sendable {
         }
     }
 
-    /// Closes the stream; a read or write in flight ends with ``IOError/Kind/closed``. Safe to
+    /// Closes the stream; a read or write in flight ends with ``SpindleIOError/Kind/closed``. Safe to
     /// call from any thread, more than once.
     func close() {
         switch self {

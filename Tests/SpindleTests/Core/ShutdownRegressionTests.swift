@@ -53,15 +53,15 @@ extension SpindleTests {
             let (onLoop, refused, report) = try await bounded(20, "runBlocking whose operation shuts its loop down") {
                 try await onOwnThread {
                     let caller = spindle_test_tid()
-                    return try EventLoop.runBlocking { () async throws -> (Bool, Bool, ShutdownReport) in
-                        let loop = EventLoop.current!
+                    return try SpindleEventLoop.runBlocking { () async throws -> (Bool, Bool, ShutdownReport) in
+                        let loop = SpindleEventLoop.current!
                         let report = await loop.shutdown(gracePeriod: .seconds(5))
                         // Suspends again: a Swift timer, a yield, a Spindle timer.
                         try await Task.sleep(for: .milliseconds(5))
                         await Task.yield()
                         try await Spindle.sleep(for: .milliseconds(5))
                         let refused = (try? loop.spawn { 1 }) == nil
-                        return (spindle_test_tid() == caller && EventLoop.current === loop, refused, report)
+                        return (spindle_test_tid() == caller && SpindleEventLoop.current === loop, refused, report)
                     }
                 }
             }
@@ -84,8 +84,8 @@ extension SpindleTests {
             let start = ContinuousClock.now
             let (value, loop) = try await bounded(10, "runBlocking with a task that never finishes") {
                 try await onOwnThread {
-                    try EventLoop.runBlocking(gracePeriod: .milliseconds(200)) { () async throws -> (Int, EventLoop) in
-                        let loop = EventLoop.current!
+                    try SpindleEventLoop.runBlocking(gracePeriod: .milliseconds(200)) { () async throws -> (Int, SpindleEventLoop) in
+                        let loop = SpindleEventLoop.current!
                         try loop.spawn { await hold.wait() }
                         try await eventually("the spawned task waits") { hold.isWaiting }
                         return (7, loop)
@@ -132,7 +132,7 @@ extension SpindleTests {
 
         /// The same on an event loop, where the `usleep` froze the loop's only thread.
         @Test func shutdownFromATaskOnTheLoopKeepsTheLoopTurning() async throws {
-            let loop = try EventLoop(name: "spindle-sdl")
+            let loop = try SpindleEventLoop(name: "spindle-sdl")
             let hold = Hold()
             defer { hold.release() }
             let other = try loop.spawn { () async -> Bool in
@@ -165,7 +165,7 @@ extension SpindleTests {
                 let running = Atomic<Bool>(false)
                 let released = Atomic<Bool>(false)
             }
-            let loop = try EventLoop(name: "spindle-sdp")
+            let loop = try SpindleEventLoop(name: "spindle-sdp")
             let job = Job()
             defer { job.released.store(true, ordering: .releasing) }
             // Submitted by a task the loop does not track, so the shutdown reaches the pool
@@ -224,8 +224,8 @@ extension SpindleTests {
         @Test func aSpawnedTaskShutsDownARunBlockingLoop() async throws {
             let (report, onLoop) = try await bounded(10, "runBlocking whose spawned task shuts the loop down") {
                 try await onOwnThread {
-                    try EventLoop.runBlocking(gracePeriod: .seconds(10)) { () async throws -> (ShutdownReport, Bool) in
-                        let loop = EventLoop.current!
+                    try SpindleEventLoop.runBlocking(gracePeriod: .seconds(10)) { () async throws -> (ShutdownReport, Bool) in
+                        let loop = SpindleEventLoop.current!
                         let stopper = try loop.spawn { await loop.shutdown(gracePeriod: .seconds(10)) }
                         let report = await stopper.value
                         try await Spindle.sleep(for: .milliseconds(5))

@@ -20,10 +20,10 @@ extension SpindleTests {
         @Test func theDumpNamesWhatEachSpawnedTaskWaitsOn() async throws {
             let runtime = try Runtime(workers: 2, blockedWorkerThreshold: nil)
             let (client, server) = try await connectedPair()
-            let channel = Channel<Int>(capacity: 1)
-            let full = Channel<Int>(capacity: 1)
+            let channel = SpindleChannel<Int>(capacity: 1)
+            let full = SpindleChannel<Int>(capacity: 1)
             try await full.send(0)  // a send on it waits for room
-            let quiet = Channel<Int>(capacity: 1)
+            let quiet = SpindleChannel<Int>(capacity: 1)
             let release = Gate()
             let stopSpinning = Flag()
             let operations: [(String, @Sendable () async throws -> Void)] = [
@@ -49,7 +49,7 @@ extension SpindleTests {
                 return dump.count == 7 && dump.allSatisfy {
                     if case .suspended = $0.state { return true }
                     if case .running = $0.state { return $0.name == "spinner" }
-                    // Channel waits are not recorded (see below).
+                    // SpindleChannel waits are not recorded (see below).
                     if case .notRunning = $0.state { return $0.name == "receiver" || $0.name == "sender" }
                     return false
                 } && channel.state.withLock { $0.receivers.count } == 1 && full.state.withLock { $0.senders.count } == 1
@@ -61,7 +61,7 @@ extension SpindleTests {
                 return
             }
             #expect(left > .seconds(3500) && left <= .seconds(3600))
-            // Channel waits are not recorded: the record on Channel's inlined waiting path cost a
+            // SpindleChannel waits are not recorded: the record on Channel's inlined waiting path cost a
             // ping-pong measurable time (docs/introspection.md); such a task is "not running".
             #expect(Self.state(of: "receiver", in: dump) == .notRunning)
             #expect(Self.state(of: "sender", in: dump) == .notRunning)
@@ -111,7 +111,7 @@ extension SpindleTests {
         }
 
         @Test func anEventLoopDumpsRunningAndQueuedTasks() async throws {
-            let loop = try EventLoop()
+            let loop = try SpindleEventLoop()
             let spinning = Flag()
             let stopSpinning = Flag()
             let spinner = try loop.spawn(name: "spinner") {

@@ -19,7 +19,7 @@ extension SpindleTests {
         @Test func aFailureWhoseHandleWasDroppedIsLoggedWithItsName() async throws {
             let recorder = LogRecorder()
             let runtime = try Self.runtime(recorder)
-            let go = Channel<Void>(capacity: 1)
+            let go = SpindleChannel<Void>(capacity: 1)
             // The task fails only after `spawn` has returned and its handle has been dropped.
             _ = try runtime.spawn(name: "doomed") {
                 _ = try await go.receive()
@@ -37,7 +37,7 @@ extension SpindleTests {
         @Test func anAwaitedFailureIsNotLogged() async throws {
             let recorder = LogRecorder()
             let runtime = try Self.runtime(recorder)
-            let go = Channel<Void>(capacity: 1)
+            let go = SpindleChannel<Void>(capacity: 1)
             let task = try runtime.spawn(name: "awaited") {
                 _ = try await go.receive()
                 throw Broken()
@@ -51,7 +51,7 @@ extension SpindleTests {
         @Test func aFailureWhoseHandleIsStillHeldIsNotLogged() async throws {
             let recorder = LogRecorder()
             let runtime = try Self.runtime(recorder)
-            let go = Channel<Void>(capacity: 1)
+            let go = SpindleChannel<Void>(capacity: 1)
             let task = try runtime.spawn(name: "held") {
                 _ = try await go.receive()
                 throw Broken()
@@ -66,7 +66,7 @@ extension SpindleTests {
         @Test func cancellationIsNotAFailure() async throws {
             let recorder = LogRecorder()
             let runtime = try Self.runtime(recorder)
-            let go = Channel<Void>(capacity: 1)
+            let go = SpindleChannel<Void>(capacity: 1)
             _ = try runtime.spawn(name: "cancelled") {
                 _ = try await go.receive()
                 throw CancellationError()
@@ -80,8 +80,8 @@ extension SpindleTests {
 
         @Test func anEventLoopReportsThroughItsLogger() async throws {
             let recorder = LogRecorder()
-            let loop = try EventLoop(logger: Logger(label: "test") { _ in RecordingHandler(recorder: recorder) })
-            let go = Channel<Void>(capacity: 1)
+            let loop = try SpindleEventLoop(logger: Logger(label: "test") { _ in RecordingHandler(recorder: recorder) })
+            let go = SpindleChannel<Void>(capacity: 1)
             _ = try loop.spawn(name: "loop task") {
                 _ = try await go.receive()
                 throw Broken()

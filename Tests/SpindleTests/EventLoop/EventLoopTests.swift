@@ -11,8 +11,8 @@ actor LoopBoundCounter {
 extension SpindleTests {
     @Suite struct EventLoopTests {
         @Test func runsEverythingOnItsOneThread() async throws {
-            let result = try await EventLoop.run { () -> (Bool, Int) in
-                let loop = EventLoop.current!
+            let result = try await SpindleEventLoop.run { () -> (Bool, Int) in
+                let loop = SpindleEventLoop.current!
                 let tid = spindle_test_tid()
                 let sum = await withTaskGroup(of: (Int, Int32).self) { group in
                     for i in 0..<10_000 { group.addTask { (i, spindle_test_tid()) } }
@@ -21,7 +21,7 @@ extension SpindleTests {
                     for await (i, t) in group { sum += i; sameThread = sameThread && t == tid }
                     return sameThread ? sum : -1
                 }
-                return (loop.inEventLoop && EventLoop.current === loop, sum)
+                return (loop.inEventLoop && SpindleEventLoop.current === loop, sum)
             }
             #expect(result.0)
             #expect(result.1 == 10_000 * 9_999 / 2)
@@ -29,17 +29,17 @@ extension SpindleTests {
 
         @Test func runBlockingTurnsTheCallingThreadIntoTheLoop() throws {
             let caller = spindle_test_tid()
-            let onCaller = try EventLoop.runBlocking { () async -> Bool in
+            let onCaller = try SpindleEventLoop.runBlocking { () async -> Bool in
                 try? await Task.sleep(for: .milliseconds(5))
-                return spindle_test_tid() == caller && EventLoop.current != nil
+                return spindle_test_tid() == caller && SpindleEventLoop.current != nil
             }
             #expect(onCaller)
-            #expect(EventLoop.current == nil)
+            #expect(SpindleEventLoop.current == nil)
         }
 
         @Test func foreignResumesAndTimersWakeTheParkedLoop() async throws {
-            let ok = try await EventLoop.run { () -> Bool in
-                let loop = EventLoop.current!
+            let ok = try await SpindleEventLoop.run { () -> Bool in
+                let loop = SpindleEventLoop.current!
                 var all = true
                 for _ in 0..<500 {
                     let v = await withCheckedContinuation { (c: CheckedContinuation<Int, Never>) in
@@ -58,7 +58,7 @@ extension SpindleTests {
         /// runs within a few dozen jobs, not after the whole turn it arrived in: here a turn
         /// of 20,000 queued tasks.
         @Test func aForeignResumptionDoesNotWaitForALongTurn() async throws {
-            let (doneWhenResumed, total) = try await EventLoop.run { () -> (Int, Int) in
+            let (doneWhenResumed, total) = try await SpindleEventLoop.run { () -> (Int, Int) in
                 final class Progress: Sendable { let done = Atomic<Int>(0) }
                 let progress = Progress()
                 let total = 20_000
@@ -93,16 +93,16 @@ extension SpindleTests {
 
         @Test func backsActorsAsASerialExecutor() async throws {
             actor Pinned {
-                let loop: EventLoop
+                let loop: SpindleEventLoop
                 nonisolated var unownedExecutor: UnownedSerialExecutor { loop.asUnownedSerialExecutor() }
                 var hits = 0
-                init(loop: EventLoop) { self.loop = loop }
+                init(loop: SpindleEventLoop) { self.loop = loop }
                 func hit() -> Bool {
                     hits += 1
                     return loop.inEventLoop
                 }
             }
-            let loop = try EventLoop()
+            let loop = try SpindleEventLoop()
             let actor = Pinned(loop: loop)
             let allOnLoop = await withTaskGroup(of: Bool.self) { group in
                 for _ in 0..<1_000 { group.addTask { await actor.hit() } }
@@ -114,7 +114,7 @@ extension SpindleTests {
         }
 
         @Test func yieldingTasksShareTheLoopFairly() async throws {
-            let interleaved = try await EventLoop.run { () -> Bool in
+            let interleaved = try await SpindleEventLoop.run { () -> Bool in
                 final class Trace: Sendable { let log = Mutex<[Int]>([]) }
                 let trace = Trace()
                 await withTaskGroup(of: Void.self) { group in
@@ -135,7 +135,7 @@ extension SpindleTests {
         }
 
         @Test func shutdownCancelsSpawnedTasks() async throws {
-            let loop = try EventLoop()
+            let loop = try SpindleEventLoop()
             let sleeper = try loop.spawn { () -> Bool in
                 do { try await Task.sleep(for: .seconds(60)) } catch { return true }
                 return false

@@ -49,7 +49,7 @@ extension SpindleTests {
                     do {
                         for try await stream in listener.connections { stream.close() }
                         return "ended without an error"
-                    } catch let error as IOError where error.kind == .closed {
+                    } catch let error as SpindleIOError where error.kind == .closed {
                         return "closed"
                     } catch {
                         return "\(error)"
@@ -238,7 +238,7 @@ extension SpindleTests {
                 defer { for fd in fds { Glibc.close(fd) } }
                 for index in 0..<clients {
                     let fd = plainConnect(port: port)
-                    if fd < 0 { throw IOError(.connect, errno: -fd) }
+                    if fd < 0 { throw SpindleIOError(.connect, errno: -fd) }
                     fds.append(fd)
                     var value = UInt32(index).littleEndian
                     _ = Glibc.send(fd, &value, 4, 0)

@@ -48,7 +48,7 @@ extension SpindleTests {
                     reply.removeAll(keepingCapacity: true)
                     while reply.count < Self.size {
                         let count = try await client.read(into: &scratch, maxBytes: Self.size - reply.count)
-                        if count == 0 { throw IOError(.read, kind: .unexpectedEndOfStream) }
+                        if count == 0 { throw SpindleIOError(.read, kind: .unexpectedEndOfStream) }
                         reply.append(contentsOf: scratch)
                     }
                 }
@@ -73,16 +73,16 @@ extension SpindleTests {
         }
 
         /// A ping-pong over two channels between two tasks. Measured: 2.000 allocations per round
-        /// trip on every host, the same before and after Channel moved onto its state machine
-        /// (the old Channel.swift built into this test gave 2.0 as well); there are two waiting
+        /// trip on every host, the same before and after SpindleChannel moved onto its state machine
+        /// (the old SpindleChannel.swift built into this test gave 2.0 as well); there are two waiting
         /// receives per round trip, but where the allocations are made is not located yet. The
         /// budget holds that line until they are found and removed.
         @Test(arguments: [Host.oneWorker, .twoWorkers, .eventLoop])
         func aChannelPingPongAllocatesNothingInSteadyState(host: Host) async throws {
             guard spindle_allocation_counter_is_active() != 0 else { return }
             let perRoundTrip = try await host.run { () -> Double in
-                let ping = Channel<Int>(capacity: 1)
-                let pong = Channel<Int>(capacity: 1)
+                let ping = SpindleChannel<Int>(capacity: 1)
+                let pong = SpindleChannel<Int>(capacity: 1)
                 let echo = Task(executorPreference: currentSpindleExecutor()) {
                     while let value = try await ping.receive() { try await pong.send(value) }
                 }

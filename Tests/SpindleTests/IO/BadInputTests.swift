@@ -8,12 +8,12 @@ extension SpindleTests {
         /// (default reflection copies every field, and copying a noncopyable one traps).
         @Test func dumpingARuntimeOrAnEventLoopDoesNotTrap() async throws {
             let runtime = try Runtime(workers: 1)
-            let loop = try EventLoop()
+            let loop = try SpindleEventLoop()
             var text = ""
             dump(runtime, to: &text)
             dump(loop, to: &text)
             #expect(text.contains("workerCount: 1"))
-            #expect(String(reflecting: loop).contains("EventLoop"))
+            #expect(String(reflecting: loop).contains("SpindleEventLoop"))
             await loop.shutdown()
             await runtime.shutdown()
         }
@@ -53,7 +53,7 @@ extension SpindleTests {
                 }
             }
             #expect(error == .nestedRun)
-            let loopError = try await EventLoop.run { () -> SpindleError? in
+            let loopError = try await SpindleEventLoop.run { () -> SpindleError? in
                 do {
                     _ = try await Runtime.run(workers: 1) { 1 }
                     return nil

@@ -8,7 +8,7 @@ import Testing
 /// The executor the calling task runs on (its runtime or event loop).
 func currentSpindleExecutor() -> any TaskExecutor {
     if let runtime = Runtime.current { return runtime }
-    return EventLoop.current!
+    return SpindleEventLoop.current!
 }
 
 /// Sets an `Int32` socket option on a stream's descriptor.
@@ -31,8 +31,8 @@ private func outcome(_ body: () async throws -> Void) async -> String {
     do {
         try await body()
         return "ok"
-    } catch let error as IOError {
-        return "IOError(\(error.kind), errno \(error.errno))"
+    } catch let error as SpindleIOError {
+        return "SpindleIOError(\(error.kind), errno \(error.errno))"
     } catch {
         return "\(type(of: error))"
     }
@@ -146,7 +146,7 @@ extension SpindleTests {
             await expectDescriptorsBack(to: descriptorsBefore)
         }
 
-        /// UDP: -EINTR on a send or a receive is retried (it was thrown as an `IOError`).
+        /// UDP: -EINTR on a send or a receive is retried (it was thrown as a `SpindleIOError`).
         @Test(arguments: Host.ioUring)
         func interruptedDatagramOperationsAreRetried(host: Host) async throws {
             let (result, replaced) = try await host.run(20) { () -> (String, Int) in
@@ -173,13 +173,13 @@ extension SpindleTests {
             #expect(result == "[5, 6]" || result == "skipped", "got \(result)")
         }
 
-        /// A write cancelled after part of it was sent throws `IOError` `.cancelled` whose
+        /// A write cancelled after part of it was sent throws `SpindleIOError` `.cancelled` whose
         /// `bytesWritten` is exactly what the peer receives. (It threw `CancellationError`, and
         /// the caller could not know how much of the stream the peer had.)
         @Test(arguments: Host.allCases)
         func aWriteCancelledAfterAPartialSendSaysHowManyBytesWent(host: Host) async throws {
             let message = pattern(2 << 20, seed: 9)
-            let (error, received) = try await host.run(30) { () -> (IOError?, [UInt8]) in
+            let (error, received) = try await host.run(30) { () -> (SpindleIOError?, [UInt8]) in
                 let (client, server) = try await connectedPair()
                 defer {
                     client.close()
@@ -204,8 +204,8 @@ extension SpindleTests {
                 try client.shutdown(.write)
                 var received: [UInt8] = []
                 while let bytes = try await server.read(maxBytes: 64 * 1024) { received += bytes }
-                if let error, !(error is IOError) { Issue.record("threw \(error)") }
-                return (error as? IOError, received)
+                if let error, !(error is SpindleIOError) { Issue.record("threw \(error)") }
+                return (error as? SpindleIOError, received)
             }
             #expect(error?.kind == .cancelled)
             #expect(error?.bytesWritten == received.count, "the error says what the peer received")

@@ -20,11 +20,11 @@ extension SpindleTests {
             }
         }
 
-        /// What a call threw: the IOError's kind, another error's type, or "returned …".
+        /// What a call threw: the SpindleIOError's kind, another error's type, or "returned …".
         private static func kind(_ body: () async throws -> [UInt8]) async -> String {
             do {
                 return "returned \(try await body().count) bytes"
-            } catch let error as IOError {
+            } catch let error as SpindleIOError {
                 return "\(error.operation): \(error.kind)"
             } catch {
                 return "\(type(of: error))"

@@ -34,7 +34,7 @@ enum Host: String, CaseIterable, Sendable, CustomStringConvertible {
             case .twoWorkers, .twoWorkersEpoll:
                 return try await Runtime.run(workers: 2, reactor: reactor) { try await body() }
             case .eventLoop, .eventLoopEpoll:
-                return try await EventLoop.run(reactor: reactor) { try await body() }
+                return try await SpindleEventLoop.run(reactor: reactor) { try await body() }
             }
         }
     }
@@ -135,14 +135,14 @@ func operationsInFlight() -> UInt64 {
     if let runtime = Runtime.current {
         return runtime.metrics().workers.reduce(0) { $0 + $1.operationsInFlight }
     }
-    return EventLoop.current?.metrics().operationsInFlight ?? 0
+    return SpindleEventLoop.current?.metrics().operationsInFlight ?? 0
 }
 
 /// The runtime or event loop running the caller, for unstructured tasks that must run there
 /// too (`Task {}` does not inherit a task executor preference).
 func hostExecutor() -> any TaskExecutor {
     if let runtime = Runtime.current { return runtime }
-    return EventLoop.current!
+    return SpindleEventLoop.current!
 }
 
 /// Waits until at least `count` operations are in flight on the caller's runtime or event
@@ -214,8 +214,8 @@ extension SpindleTests {
             let error = try await host.run {
                 do {
                     _ = try await TCPStream.connect(host: "127.0.0.1", port: port)
-                    return IOError?.none
-                } catch let error as IOError {
+                    return SpindleIOError?.none
+                } catch let error as SpindleIOError {
                     return error
                 }
             }
@@ -269,13 +269,13 @@ extension SpindleTests {
 
         @Test(arguments: Host.allCases)
         func aPeerResetFailsAPendingReadWithECONNRESET(host: Host) async throws {
-            let error = try await host.run { () -> IOError? in
+            let error = try await host.run { () -> SpindleIOError? in
                 let (client, server) = try await connectedPair()
-                async let reading: IOError? = {
+                async let reading: SpindleIOError? = {
                     do {
                         _ = try await server.read()
                         return nil
-                    } catch let error as IOError {
+                    } catch let error as SpindleIOError {
                         return error
                     }
                 }()
@@ -289,7 +289,7 @@ extension SpindleTests {
 
         @Test(arguments: Host.allCases)
         func writingToAResetPeerFailsWithEPIPEOrECONNRESET(host: Host) async throws {
-            let error = try await host.run { () -> IOError? in
+            let error = try await host.run { () -> SpindleIOError? in
                 let (client, server) = try await connectedPair()
                 try armReset(client)
                 client.close()
@@ -297,7 +297,7 @@ extension SpindleTests {
                 do {
                     for _ in 0..<1_000 { try await server.write(chunk) }
                     return nil
-                } catch let error as IOError {
+                } catch let error as SpindleIOError {
                     return error
                 }
             }
@@ -357,14 +357,14 @@ extension SpindleTests {
         @Test(arguments: Host.allCases)
         func closeEndsAReadInFlightWithClosed(host: Host) async throws {
             let descriptorsBefore = await descriptorBaseline()
-            let error = try await host.run { () -> IOError? in
+            let error = try await host.run { () -> SpindleIOError? in
                 let (client, server) = try await connectedPair()
                 defer { client.close() }
-                let reader = Task(executorPreference: hostExecutor()) { () -> IOError? in
+                let reader = Task(executorPreference: hostExecutor()) { () -> SpindleIOError? in
                     do {
                         _ = try await server.read()
                         return nil
-                    } catch let error as IOError {
+                    } catch let error as SpindleIOError {
                         return error
                     }
                 }
@@ -378,7 +378,7 @@ extension SpindleTests {
         }
 
         @Test func aSecondConcurrentReaderIsRefusedNotCorrupted() async throws {
-            let error = try await Host.twoWorkers.run { () -> IOError? in
+            let error = try await Host.twoWorkers.run { () -> SpindleIOError? in
                 let (client, server) = try await connectedPair()
                 defer {
                     client.close()
@@ -389,7 +389,7 @@ extension SpindleTests {
                 do {
                     _ = try await server.read()
                     return nil
-                } catch let error as IOError {
+                } catch let error as SpindleIOError {
                     first.cancel()
                     _ = try? await first.value
                     return error
@@ -431,10 +431,10 @@ extension SpindleTests {
                     }
                     self.assertIsolated()
                     // Back on the actor's own executor, not left on the shared I/O loop.
-                    let onLoopAfterRead = EventLoop.current != nil
+                    let onLoopAfterRead = SpindleEventLoop.current != nil
                     #expect(!onLoopAfterRead)
                     try await server.write(received[...])
-                    let onLoopAfterWrite = EventLoop.current != nil
+                    let onLoopAfterWrite = SpindleEventLoop.current != nil
                     #expect(!onLoopAfterWrite)
                     rounds += 1
                     return try await client.readExactly(4)
@@ -525,13 +525,13 @@ extension SpindleTests {
         @Test(arguments: Host.allCases)
         func closingAUDPSocketEndsAReceiveInFlightWithClosed(host: Host) async throws {
             let descriptorsBefore = await descriptorBaseline()
-            let error = try await host.run { () -> IOError? in
+            let error = try await host.run { () -> SpindleIOError? in
                 let socket = try UDPSocket.bind(host: "127.0.0.1", port: 0)
-                async let receiving: IOError? = {
+                async let receiving: SpindleIOError? = {
                     do {
                         _ = try await socket.receive()
                         return nil
-                    } catch let error as IOError {
+                    } catch let error as SpindleIOError {
                         return error
                     }
                 }()
@@ -569,11 +569,11 @@ extension SpindleTests {
         }
 
         @Test func fileErrorsAreTyped() async throws {
-            let error = try await Host.oneWorker.run { () -> IOError? in
+            let error = try await Host.oneWorker.run { () -> SpindleIOError? in
                 do {
                     _ = try await File.open("/nonexistent/spindle/file")
                     return nil
-                } catch let error as IOError {
+                } catch let error as SpindleIOError {
                     return error
                 }
             }
@@ -598,12 +598,12 @@ extension SpindleTests {
         }
 
         @Test func badAddressesAreTypedErrors() throws {
-            #expect(throws: IOError.self) { try SocketAddress(host: "127.0.0.1", port: 70_000) }
-            #expect(throws: IOError.self) { try SocketAddress(host: "no.such.host.invalid", port: 1) }
-            #expect(throws: IOError.self) { try SocketAddress(unixPath: String(repeating: "x", count: 200)) }
+            #expect(throws: SpindleIOError.self) { try SpindleSocketAddress(host: "127.0.0.1", port: 70_000) }
+            #expect(throws: SpindleIOError.self) { try SpindleSocketAddress(host: "no.such.host.invalid", port: 1) }
+            #expect(throws: SpindleIOError.self) { try SpindleSocketAddress(unixPath: String(repeating: "x", count: 200)) }
             let (listener, port) = try localListener()
             defer { listener.close() }
-            let error = #expect(throws: IOError.self) {
+            let error = #expect(throws: SpindleIOError.self) {
                 try TCPListener.bind(host: "127.0.0.1", port: port, reuseAddress: false)
             }
             #expect(error?.errno == EADDRINUSE)

@@ -8,7 +8,7 @@ import Testing
 /// The metric names and kinds of docs/metrics.md's table (rows starting with "| `spindle_").
 private func documentedMetrics() throws -> [String: String] {
     let docs = packageRoot() + "/docs/metrics.md"
-    guard let file = fopen(docs, "r") else { throw IOError(.open, errno: errno) }
+    guard let file = fopen(docs, "r") else { throw SpindleIOError(.open, errno: errno) }
     defer { fclose(file) }
     var result: [String: String] = [:]
     var line = [CChar](repeating: 0, count: 4096)
@@ -168,7 +168,7 @@ extension SpindleTests {
 
         @Test func eventLoopExportsOneWorkerAndNoRuntimeSeries() async throws {
             let metrics = TestMetrics()
-            let loop = try EventLoop()
+            let loop = try SpindleEventLoop()
             let exporter = try RuntimeMetricsExporter(eventLoop: loop, factory: metrics)
             try await loop.spawn { try? await Spindle.sleep(for: .milliseconds(1)) }.value
             let sample = exporter.report()

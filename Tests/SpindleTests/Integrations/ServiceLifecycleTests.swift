@@ -39,7 +39,7 @@ extension SpindleTests {
                 kill(server.pid, SIGTERM)
                 _ = try await server.waitForOutput(containing: "stopped accepting")
                 // The listener is closed: a new connection is refused.
-                await #expect(throws: IOError.self) {
+                await #expect(throws: SpindleIOError.self) {
                     let late = try await TCPStream.connect(host: "127.0.0.1", port: port, timeout: .seconds(5))
                     late.close()
                 }

@@ -378,8 +378,8 @@ extension SpindleTests {
         @Test func toThreadOnAnEventLoopUsesItsPoolAndResumesOnTheLoop() async throws {
             let threads = ThreadBaseline()  // leak checks count only this test's threads
             let result = try await bounded(30, "toThread on a loop") {
-                try await EventLoop.run { () -> (Bool, Bool, UInt64) in
-                    let loop = EventLoop.current!
+                try await SpindleEventLoop.run { () -> (Bool, Bool, UInt64) in
+                    let loop = SpindleEventLoop.current!
                     let loopThread = spindle_test_tid()
                     var onLoop = true, offLoop = true
                     for i in 0..<200 {
@@ -398,7 +398,7 @@ extension SpindleTests {
         @Test func toThreadInsideRunBlockingLoop() throws {
             let threads = ThreadBaseline()  // leak checks count only this test's threads
             let caller = spindle_test_tid()
-            let ok = try EventLoop.runBlocking { () async throws -> Bool in
+            let ok = try SpindleEventLoop.runBlocking { () async throws -> Bool in
                 let tid = try await toThread { spindle_test_tid() }
                 return tid != caller && spindle_test_tid() == caller
             }

@@ -41,7 +41,7 @@ extension SpindleTests {
             #expect(epoll.reactor == .epoll && epoll.workers.allSatisfy { $0.reactor == .epoll })
             let ring = try await Runtime.run(workers: 1, reactor: .ioUring) { Runtime.current!.metrics() }
             #expect(ring.reactor == .ioUring)
-            let loop = try EventLoop(reactor: .epoll)
+            let loop = try SpindleEventLoop(reactor: .epoll)
             #expect(loop.metrics().reactor == .epoll)
             await loop.shutdown()
         }
@@ -55,7 +55,7 @@ extension SpindleTests {
                     client.close()
                     server.close()
                 }
-                let loop = EventLoop.current!
+                let loop = SpindleEventLoop.current!
                 let reader = Task(executorPreference: loop) { try await server.read() }
                 try await eventually("the read waits") { server.core.descriptor.readinessWaiters == 1 }
                 let waiting = UInt64(loop.reactor.inFlightCount)

@@ -61,7 +61,7 @@ extension SpindleTests {
         func sleepsCancelledWhileTheyFireEndExactlyOnce(onEventLoop: Bool) async throws {
             let count = 5_000 * Self.scale
             let body: @Sendable () async -> (early: Int, completed: Int, cancelled: Int) = {
-                let executor: any TaskExecutor = Runtime.current ?? EventLoop.current!
+                let executor: any TaskExecutor = Runtime.current ?? SpindleEventLoop.current!
                 var rng = SplitMix(seed: 9)
                 let delays = (0..<count).map { _ in Int(rng.next() % 3) }
                 let tasks = delays.map { delay in
@@ -93,7 +93,7 @@ extension SpindleTests {
                 return outcome
             }
             let outcome = try await bounded(120, "sleeps cancelled while firing") {
-                onEventLoop ? try await EventLoop.run { await body() } : try await Runtime.run(workers: 2) { await body() }
+                onEventLoop ? try await SpindleEventLoop.run { await body() } : try await Runtime.run(workers: 2) { await body() }
             }
             #expect(outcome.early == 0)
             #expect(outcome.completed + outcome.cancelled == count)
@@ -131,7 +131,7 @@ extension SpindleTests {
         @Test func repeatedRuntimesLeakNoThreadsOrDescriptors() async throws {
             // Warm up once so lazily created process-wide resources are not counted.
             _ = try await Runtime.run(workers: 2) { 0 }
-            _ = try await EventLoop.run { 0 }
+            _ = try await SpindleEventLoop.run { 0 }
             try await Task.sleep(for: .milliseconds(50))
             // Only what this test creates counts: threads or descriptors another test left
             // behind (after its own failure) are in the baseline.
@@ -146,7 +146,7 @@ extension SpindleTests {
                     }
                 }
                 #expect(n == 499_500)
-                let m = try await EventLoop.run { () async -> Int in
+                let m = try await SpindleEventLoop.run { () async -> Int in
                     try? await Task.sleep(for: .milliseconds(1))
                     return 3
                 }

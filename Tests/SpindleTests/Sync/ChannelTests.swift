@@ -6,7 +6,7 @@ extension SpindleTests {
     @Suite struct ChannelTests {
         @Test func deliversInOrderAndEndsAfterClose() async throws {
             let received = try await Runtime.run(workers: 2) { () -> [Int] in
-                let channel = Channel<Int>(capacity: 4)
+                let channel = SpindleChannel<Int>(capacity: 4)
                 Task(executorPreference: Runtime.current!) {
                     for i in 0..<1_000 { try await channel.send(i) }
                     channel.close()
@@ -19,12 +19,12 @@ extension SpindleTests {
         }
 
         @Test func sendWaitsWhileFull() async throws {
-            let states = try await EventLoop.run { () -> (Bool, Bool) in
-                let channel = Channel<Int>(capacity: 1)
+            let states = try await SpindleEventLoop.run { () -> (Bool, Bool) in
+                let channel = SpindleChannel<Int>(capacity: 1)
                 try await channel.send(1)
                 final class Flag: Sendable { let sent = Atomic<Bool>(false) }
                 let flag = Flag()
-                let sender = Task(executorPreference: EventLoop.current!) {
+                let sender = Task(executorPreference: SpindleEventLoop.current!) {
                     try await channel.send(2)
                     flag.sent.store(true, ordering: .releasing)
                 }
@@ -41,9 +41,9 @@ extension SpindleTests {
         @Test func closeWakesWaitersAndRefusesSends() async throws {
             let outcome = try await Runtime.run(workers: 2) { () -> (Bool, Bool, Bool) in
                 let runtime = Runtime.current!
-                let empty = Channel<Int>(capacity: 1)
+                let empty = SpindleChannel<Int>(capacity: 1)
                 let receiver = Task(executorPreference: runtime) { try await empty.receive() }
-                let full = Channel<Int>(capacity: 1)
+                let full = SpindleChannel<Int>(capacity: 1)
                 try await full.send(0)
                 let sender = Task(executorPreference: runtime) { () -> Bool in
                     do { try await full.send(1); return false } catch { return error is ChannelClosedError }
@@ -66,7 +66,7 @@ extension SpindleTests {
         @Test func cancelledWaitersLeaveTheQueueAndLoseNothing() async throws {
             let outcome = try await Runtime.run(workers: 2) { () -> (Bool, Bool, Int?) in
                 let runtime = Runtime.current!
-                let channel = Channel<Int>(capacity: 1)
+                let channel = SpindleChannel<Int>(capacity: 1)
                 let receiver = Task(executorPreference: runtime) { () -> Bool in
                     do { _ = try await channel.receive(); return false } catch { return error is CancellationError }
                 }
@@ -99,8 +99,8 @@ extension SpindleTests {
         @Test(arguments: [Host.twoWorkers, Host.eventLoop])
         func anAlreadyCancelledTaskDoesNotWaitOnAnEmptyOrFullChannel(host: Host) async throws {
             let outcome = try await host.run(20) { () -> [String] in
-                let empty = Channel<Int>(capacity: 1)
-                let full = Channel<Int>(capacity: 1)
+                let empty = SpindleChannel<Int>(capacity: 1)
+                let full = SpindleChannel<Int>(capacity: 1)
                 try await full.send(1)
                 let receive = await thrownName("receive on an empty channel from a cancelled task") {
                     await Task { () -> (any Error)? in
@@ -141,7 +141,7 @@ extension SpindleTests {
             let producers = 4, consumers = 4, perProducer = 25_000
             let counts = try await bounded(60, "MPMC channel") {
                 try await Runtime.run(workers: 2) { () -> [Int] in
-                    let channel = Channel<Int>(capacity: 8)
+                    let channel = SpindleChannel<Int>(capacity: 8)
                     return try await withThrowingTaskGroup(of: [Int].self) { group in
                         for p in 0..<producers {
                             group.addTask {

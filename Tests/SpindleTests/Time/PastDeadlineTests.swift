@@ -10,7 +10,7 @@ extension SpindleTests {
                 return true
             }
             #expect(ok)
-            let loopOK = try await EventLoop.run { () -> Bool in
+            let loopOK = try await SpindleEventLoop.run { () -> Bool in
                 try await Task.sleep(until: .now - .milliseconds(500), clock: .continuous)
                 return true
             }

@@ -68,7 +68,7 @@ extension SpindleTests {
                 let start = ContinuousClock.now
                 // Half sleep 10 s and are cancelled after 50 ms; half sleep 100 ms.
                 // Unstructured tasks on the same runtime, so that they can be cancelled one by one.
-                let executor: any TaskExecutor = Runtime.current ?? EventLoop.current!
+                let executor: any TaskExecutor = Runtime.current ?? SpindleEventLoop.current!
                 let long = (0..<5_000).map { _ in
                     Task(executorPreference: executor) { () -> Bool in
                         (try? await Spindle.sleep(for: .seconds(10))) != nil
@@ -152,7 +152,7 @@ extension SpindleTests {
                     return 42
                 }
                 let start = ContinuousClock.now
-                let executor: any TaskExecutor = Runtime.current ?? EventLoop.current!
+                let executor: any TaskExecutor = Runtime.current ?? SpindleEventLoop.current!
                 let waiting = Atomic<Bool>(false)
                 let caller = Task(executorPreference: executor) { () -> String in
                     do {
@@ -191,7 +191,7 @@ extension SpindleTests {
                 if let runtime = Runtime.current {
                     pending = runtime.metrics().workers.reduce(0) { $0 + $1.timersPending }
                 } else {
-                    pending = EventLoop.current!.metrics().timersPending
+                    pending = SpindleEventLoop.current!.metrics().timersPending
                 }
                 return (sum, pending)
             }
@@ -219,7 +219,7 @@ extension SpindleTests {
                 let sleeper = Sleeper()
                 func timersFired() -> UInt64 {
                     if let runtime = Runtime.current { return runtime.metrics().workers.reduce(0) { $0 + $1.timersFired } }
-                    return EventLoop.current!.metrics().timersFired
+                    return SpindleEventLoop.current!.metrics().timersFired
                 }
                 let before = timersFired()
                 let naps = await withTaskGroup(of: Bool.self) { group in
@@ -257,7 +257,7 @@ extension SpindleTests {
         @Test func connectWithATimeoutToAnUnroutableBacklogFailsWithETIMEDOUT() async throws {
             // A listener with a full backlog that never accepts makes further connects hang in
             // SYN-SENT (the kernel drops the SYNs), so the timeout decides.
-            let error = try await Host.twoWorkers.run { () -> IOError? in
+            let error = try await Host.twoWorkers.run { () -> SpindleIOError? in
                 let listener = try TCPListener.bind(host: "127.0.0.1", port: 0, backlog: 0)
                 defer { listener.close() }
                 let port = try listener.localAddress.port
@@ -266,7 +266,7 @@ extension SpindleTests {
                 for _ in 0..<8 {
                     do {
                         held.append(try await TCPStream.connect(host: "127.0.0.1", port: port, timeout: .milliseconds(200)))
-                    } catch let error as IOError {
+                    } catch let error as SpindleIOError {
                         return error
                     }
                 }

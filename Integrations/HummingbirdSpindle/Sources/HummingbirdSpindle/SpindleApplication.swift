@@ -13,8 +13,8 @@
 // application's `services` run beside the server in a `ServiceGroup`, as in Hummingbird's
 // `Application.run`, and are shut down after it (the group shuts down in reverse order).
 //
-// Executor. With a `Runtime` or `EventLoop` given, the server runs there. Without, it runs on
-// the runtime of the task calling `run` (`Runtime.current`, `EventLoop.current`), and if that
+// Executor. With a `Runtime` or `SpindleEventLoop` given, the server runs there. Without, it runs on
+// the runtime of the task calling `run` (`Runtime.current`, `SpindleEventLoop.current`), and if that
 // task is not on Spindle, on a `Runtime` the application creates for the call (one worker per
 // core) and shuts down when `run` returns.
 
@@ -74,17 +74,17 @@ where Responder.Context: InitializableFromSource<ApplicationRequestContextSource
     /// Services run beside the server, in the same `ServiceGroup` (database clients, ...).
     public var services: [any Service]
     private let executor: (any TaskExecutor)?
-    private let onServerRunning: @Sendable (Spindle.SocketAddress) async -> Void
+    private let onServerRunning: @Sendable (SpindleSocketAddress) async -> Void
 
     /// An application answering with `responder`.
     ///
     /// - Parameters:
-    ///   - runtime: the `Runtime` or `EventLoop` to serve on; nil for the caller's (or, if the
+    ///   - runtime: the `Runtime` or `SpindleEventLoop` to serve on; nil for the caller's (or, if the
     ///     caller is not on Spindle, a `Runtime` created for the run).
     ///   - onServerRunning: called with the bound address once the server accepts connections.
     public init(
         responder: Responder, configuration: Configuration = Configuration(), runtime: (any TaskExecutor)? = nil,
-        services: [any Service] = [], onServerRunning: @escaping @Sendable (Spindle.SocketAddress) async -> Void = { _ in },
+        services: [any Service] = [], onServerRunning: @escaping @Sendable (SpindleSocketAddress) async -> Void = { _ in },
         logger: Logger? = nil
     ) {
         self.responder = responder
@@ -99,7 +99,7 @@ where Responder.Context: InitializableFromSource<ApplicationRequestContextSource
     /// ``init(responder:configuration:runtime:services:onServerRunning:logger:)``).
     public init<Builder: HTTPResponderBuilder>(
         router: Builder, configuration: Configuration = Configuration(), runtime: (any TaskExecutor)? = nil,
-        services: [any Service] = [], onServerRunning: @escaping @Sendable (Spindle.SocketAddress) async -> Void = { _ in },
+        services: [any Service] = [], onServerRunning: @escaping @Sendable (SpindleSocketAddress) async -> Void = { _ in },
         logger: Logger? = nil
     ) where Builder.Responder == Responder {
         self.init(
@@ -112,7 +112,7 @@ where Responder.Context: InitializableFromSource<ApplicationRequestContextSource
     /// Serves until graceful shutdown (see the type's documentation) or cancellation, with the
     /// application's `services` beside the server.
     ///
-    /// - Throws: the bind's `IOError`, or what a service throws.
+    /// - Throws: the bind's `SpindleIOError`, or what a service throws.
     public func run() async throws {
         let server = ServerService(application: self)
         if services.isEmpty {
@@ -158,7 +158,7 @@ where Responder.Context: InitializableFromSource<ApplicationRequestContextSource
             await withTaskExecutorPreference(executor, operation: serving)
         } else if let runtime = Runtime.current {
             await withTaskExecutorPreference(runtime, operation: serving)
-        } else if let loop = Spindle.EventLoop.current {
+        } else if let loop = SpindleEventLoop.current {
             await withTaskExecutorPreference(loop, operation: serving)
         } else {
             let runtime = try Runtime()

@@ -137,7 +137,7 @@ import Testing
             // The idle keep-alive connection is closed at once (shutdown closed the listener
             // before it), and no new connection is accepted.
             #expect(try await idle.isClosed())
-            await #expect(throws: IOError.self) {
+            await #expect(throws: SpindleIOError.self) {
                 try await TCPStream.connect(host: "127.0.0.1", port: port, timeout: .seconds(5)).close()
             }
             // The request in flight completes, and its connection closes after it.

@@ -108,7 +108,7 @@ final class Client: @unchecked Sendable {
         while true {
             do {
                 guard try await fill() else { return true }
-            } catch let error as IOError where error.isConnectionReset {
+            } catch let error as SpindleIOError where error.isConnectionReset {
                 return true
             }
         }

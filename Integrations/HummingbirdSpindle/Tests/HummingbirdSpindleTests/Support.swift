@@ -4,7 +4,7 @@ import Logging
 import ServiceLifecycle
 import Spindle
 
-/// Where a test's application runs: a 2-worker `Runtime` or an `EventLoop`.
+/// Where a test's application runs: a 2-worker `Runtime` or a `SpindleEventLoop`.
 enum TestHost: String, CaseIterable, Sendable, CustomStringConvertible {
     case runtime, eventLoop
     var description: String { rawValue }
@@ -12,7 +12,7 @@ enum TestHost: String, CaseIterable, Sendable, CustomStringConvertible {
     func run<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
         switch self {
         case .runtime: try await Runtime.run(workers: 2, gracePeriod: .seconds(5), body)
-        case .eventLoop: try await Spindle.EventLoop.run(gracePeriod: .seconds(5), body)
+        case .eventLoop: try await SpindleEventLoop.run(gracePeriod: .seconds(5), body)
         }
     }
 }

@@ -1,12 +1,12 @@
 // An event loop's timers: its own wheel, used from its thread, and a shared wheel for timers
 // set from other threads (and while it stops). Both fire on the loop's thread, at the start of
-// each turn and every 61 jobs within one (EventLoop.swift); the tasks they resume join the
+// each turn and every 61 jobs within one (SpindleEventLoop.swift); the tasks they resume join the
 // priority lane.
 
 import Synchronization
 @_spi(ExperimentalScheduling) import _Concurrency
 
-extension EventLoop: TimerScheduler {
+extension SpindleEventLoop: TimerScheduler {
 
     /// Sets a timer: on the loop's own wheel from its thread, else on the shared one.
     func scheduleTimer(_ action: TimerAction, deadline: UInt64) {
@@ -54,7 +54,7 @@ extension EventLoop: TimerScheduler {
 }
 
 @_spi(ExperimentalScheduling)
-extension EventLoop: SchedulingExecutor {
+extension SpindleEventLoop: SchedulingExecutor {
     /// Runs `job` at `instant` on `clock` (Swift calls this for `Task.sleep` on this loop).
     public func enqueue<C: Clock>(
         _ job: consuming ExecutorJob, at instant: C.Instant, tolerance: C.Duration?, clock: C

@@ -8,7 +8,7 @@ import Glibc
 /// ``Kind/cancelled`` instead, with ``bytesWritten``); ``withTimeout(_:operation:)`` throws
 /// ``TimeoutError``. An argument that no call could satisfy (a negative count, an offset past
 /// what a file offset can hold) throws ``Kind/invalidArgument`` before anything is submitted.
-public struct IOError: Error, Sendable, Equatable, CustomStringConvertible {
+public struct SpindleIOError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The operation that failed.
     public enum Operation: String, Sendable {
         case socket, bind, listen, accept, connect, read, write, send, receive, shutdown
@@ -32,7 +32,7 @@ public struct IOError: Error, Sendable, Equatable, CustomStringConvertible {
         /// An argument is out of range (a negative count, an offset beyond `Int64.max`);
         /// nothing was done. `errno` is `EINVAL`.
         case invalidArgument
-        /// The task was cancelled while a write waited, after ``IOError/bytesWritten`` of its
+        /// The task was cancelled while a write waited, after ``SpindleIOError/bytesWritten`` of its
         /// bytes had been sent (and the peer may receive them); the rest were not. `errno` is
         /// `ECANCELED`. A write cancelled before sending anything throws `CancellationError`.
         case cancelled
@@ -58,12 +58,12 @@ public struct IOError: Error, Sendable, Equatable, CustomStringConvertible {
         self.bytesWritten = bytesWritten
     }
 
-    static func closed(_ operation: Operation, bytesWritten: Int = 0) -> IOError {
-        IOError(operation, kind: .closed, errno: EBADF, bytesWritten: bytesWritten)
+    static func closed(_ operation: Operation, bytesWritten: Int = 0) -> SpindleIOError {
+        SpindleIOError(operation, kind: .closed, errno: EBADF, bytesWritten: bytesWritten)
     }
 
-    static func invalidArgument(_ operation: Operation) -> IOError {
-        IOError(operation, kind: .invalidArgument, errno: EINVAL)
+    static func invalidArgument(_ operation: Operation) -> SpindleIOError {
+        SpindleIOError(operation, kind: .invalidArgument, errno: EINVAL)
     }
 
     /// The peer reset the connection (`ECONNRESET`).

@@ -14,7 +14,7 @@ import Glibc
 import Synchronization
 @_spi(ExperimentalScheduling) import _Concurrency
 
-extension EventLoop {
+extension SpindleEventLoop {
     /// Starts a task on this loop. Shutdown cancels it if it is still running. The task is
     /// listed by ``taskDump()`` while it lives.
     ///
@@ -59,7 +59,7 @@ extension EventLoop {
     ) async throws -> Success {
         if ExecutorContext.isOnSpindleThread { throw SpindleError.nestedRun }
         return try await runThenShutDown(
-            on: try EventLoop(reactor: reactor),
+            on: try SpindleEventLoop(reactor: reactor),
             shutdown: { await $0.shutdown(gracePeriod: gracePeriod) },
             operation)
     }
@@ -84,7 +84,7 @@ extension EventLoop {
         _ operation: sending @escaping () async throws -> Success
     ) throws -> Success {
         if ExecutorContext.isOnSpindleThread { throw SpindleError.nestedRun }
-        let loop = try EventLoop(onCurrentThread: (), stoppedByRunBlocking: true, reactor: reactor)
+        let loop = try SpindleEventLoop(onCurrentThread: (), stoppedByRunBlocking: true, reactor: reactor)
         let outcome = ResultBox<Success>()
         Task(executorPreference: loop) { await outcome.capture(operation) }
         loop.runLoop { outcome.isSet }

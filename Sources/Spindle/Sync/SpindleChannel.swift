@@ -35,11 +35,11 @@ public struct ChannelClosedError: Error, Equatable, Sendable {
 /// suspends while it is empty.
 ///
 /// ```swift
-/// let channel = Channel<Int>(capacity: 1)
+/// let channel = SpindleChannel<Int>(capacity: 1)
 /// Task { for i in 0..<3 { try await channel.send(i) }; channel.close() }
 /// for try await value in channel { print(value) }
 /// ```
-public final class Channel<Element: Sendable>: Sendable, AsyncSequence {
+public final class SpindleChannel<Element: Sendable>: Sendable, AsyncSequence {
     @usableFromInline
     typealias StateMachine = ChannelStateMachine<
         Element, UnsafeContinuation<Void, any Error>, UnsafeContinuation<Element?, any Error>
@@ -150,10 +150,10 @@ public final class Channel<Element: Sendable>: Sendable, AsyncSequence {
 
     /// Iterates over received elements until the channel is closed and drained.
     public struct AsyncIterator: AsyncIteratorProtocol {
-        @usableFromInline let channel: Channel
+        @usableFromInline let channel: SpindleChannel
 
         @inlinable
-        init(channel: Channel) { self.channel = channel }
+        init(channel: SpindleChannel) { self.channel = channel }
 
         @inlinable
         public mutating func next() async throws -> Element? {

@@ -1,7 +1,7 @@
 import Glibc
 
 /// An IPv4, IPv6 or Unix-domain socket address.
-public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
+public struct SpindleSocketAddress: Sendable, Hashable, CustomStringConvertible {
     /// The raw `sockaddr_storage` bytes (only the first `length` matter).
     private var storage: sockaddr_storage
     /// The address's length in bytes, as `bind`/`connect` take it.
@@ -25,8 +25,8 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
 
     /// A numeric IPv4 or IPv6 address (`"127.0.0.1"`, `"::1"`), or a host name resolved with
     /// `getaddrinfo` (the first result; `"localhost"` resolves from /etc/hosts without DNS).
-    public init(host: String, port: Int) throws(IOError) {
-        guard (0...65535).contains(port) else { throw IOError(.address, kind: .invalidAddress) }
+    public init(host: String, port: Int) throws(SpindleIOError) {
+        guard (0...65535).contains(port) else { throw SpindleIOError(.address, kind: .invalidAddress) }
         var storage = sockaddr_storage()
         var v4 = in_addr()
         var v6 = in6_addr()
@@ -53,7 +53,7 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
         let status = getaddrinfo(host, String(port), &hints, &results)
         guard status == 0, let first = results, let address = first.pointee.ai_addr else {
             if results != nil { freeaddrinfo(results) }
-            throw IOError(.resolve, kind: .invalidAddress)
+            throw SpindleIOError(.resolve, kind: .invalidAddress)
         }
         let length = first.pointee.ai_addrlen
         withUnsafeMutableBytes(of: &storage) {
@@ -64,12 +64,12 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// A Unix-domain socket path (at most 107 bytes).
-    public init(unixPath path: String) throws(IOError) {
+    public init(unixPath path: String) throws(SpindleIOError) {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
         let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard !bytes.isEmpty, bytes.count < capacity else { throw IOError(.address, kind: .invalidAddress) }
+        guard !bytes.isEmpty, bytes.count < capacity else { throw SpindleIOError(.address, kind: .invalidAddress) }
         withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
         self.init(address, length: MemoryLayout<sockaddr_un>.offset(of: \.sun_path)! + bytes.count + 1)
     }
@@ -131,17 +131,17 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
     /// Reads the address `call` (getsockname or getpeername) reports for `fd`.
     static func of(
         _ fd: Int32, _ call: (Int32, UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> Int32
-    ) throws(IOError) -> SocketAddress {
+    ) throws(SpindleIOError) -> SpindleSocketAddress {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let result = withUnsafeMutablePointer(to: &storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { call(fd, $0, &length) }
         }
-        if result != 0 { throw IOError(.address, errno: errno) }
-        return SocketAddress(storage: storage, length: length)
+        if result != 0 { throw SpindleIOError(.address, errno: errno) }
+        return SpindleSocketAddress(storage: storage, length: length)
     }
 
-    public static func == (lhs: SocketAddress, rhs: SocketAddress) -> Bool {
+    public static func == (lhs: SpindleSocketAddress, rhs: SpindleSocketAddress) -> Bool {
         lhs.length == rhs.length && lhs.bytes == rhs.bytes
     }
 

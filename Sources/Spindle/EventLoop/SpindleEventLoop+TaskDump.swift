@@ -1,6 +1,6 @@
 // The event loop's task dump: as Runtime+TaskDump.swift, with the loop's one published job.
 
-extension EventLoop {
+extension SpindleEventLoop {
     /// A snapshot of the live tasks started with `spawn`: name, age and state (see
     /// ``Runtime/taskDump()``; a running task's worker is nil). Callable from any thread.
     public func taskDump() -> [TaskSnapshot] {

@@ -19,9 +19,9 @@
 // The loop is a `SerialExecutor` (it can back actors and be the main executor) and a
 // `TaskExecutor` (task executor preference), with the same surface as `Runtime`.
 //
-// Its lifecycle is EventLoop+Lifecycle.swift; its timers EventLoop+Timers.swift.
+// Its lifecycle is SpindleEventLoop+Lifecycle.swift; its timers SpindleEventLoop+Timers.swift.
 
-import CSpindle
+internal import CSpindle
 import Glibc
 import Logging
 import Synchronization
@@ -30,11 +30,11 @@ import Synchronization
 /// A single-threaded executor for Swift concurrency that runs everything on one thread.
 ///
 /// ```swift
-/// let loop = try EventLoop()
+/// let loop = try SpindleEventLoop()
 /// let value = await Task(executorPreference: loop) { await work() }.value
 /// await loop.shutdown()
 /// ```
-public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable {
+public final class SpindleEventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable {
     // @unchecked Sendable: members marked "loop thread only" are used only on the thread that
     // runs the loop; the rest are immutable, Sendable or atomic.
 
@@ -139,9 +139,9 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
     }
 
     /// The loop whose thread the caller is on, or nil.
-    public static var current: EventLoop? {
+    public static var current: SpindleEventLoop? {
         guard let raw = spindle_current_loop() else { return nil }
-        return Unmanaged<EventLoop>.fromOpaque(raw).takeUnretainedValue()
+        return Unmanaged<SpindleEventLoop>.fromOpaque(raw).takeUnretainedValue()
     }
 
     /// Whether the caller is on this loop's thread.
