@@ -78,7 +78,7 @@ final class Acceptor: CompletionSink, @unchecked Sendable {
     }
 
     /// One connection's descriptor, with a single-shot ACCEPT per try.
-    func acceptOne() async throws -> Int32 {
+    nonisolated(nonsending) func acceptOne() async throws -> Int32 {
         var backoff: Duration = .milliseconds(5)
         while true {
             let fd = try descriptor.begin(.accept)
@@ -109,7 +109,7 @@ final class Acceptor: CompletionSink, @unchecked Sendable {
     }
 
     /// Backs off on exhaustion, returns on a retryable error, throws the rest.
-    private func handleFailure(_ code: Int32, backoff: inout Duration) async throws {
+    private nonisolated(nonsending) func handleFailure(_ code: Int32, backoff: inout Duration) async throws {
         if Self.isRetryable(code) { return }
         guard Self.isExhaustion(code) else { throw SpindleIOError(.accept, errno: code) }
         backoffs.add(1, ordering: .relaxed)  // relaxed: a statistic
@@ -118,7 +118,7 @@ final class Acceptor: CompletionSink, @unchecked Sendable {
     }
 
     /// The next connection from the multishot request (arming it if needed).
-    func next() async throws -> Int32 {
+    nonisolated(nonsending) func next() async throws -> Int32 {
         var backoff: Duration = .milliseconds(5)
         while true {
             try Task.checkCancellation()

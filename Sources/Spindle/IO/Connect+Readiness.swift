@@ -13,7 +13,7 @@ import Glibc
 extension Sockets {
     /// One attempt of `connect` on epoll: the socket, or nil after EINTR (never: a
     /// non-blocking connect interrupted goes on in the background and is waited for).
-    static func connectWhenReady(to address: SpindleSocketAddress, type: Int32, on epoll: EpollReactor) async throws -> Int32? {
+    static nonisolated(nonsending) func connectWhenReady(to address: SpindleSocketAddress, type: Int32, on epoll: EpollReactor) async throws -> Int32? {
         if Task.isCancelled { throw CancellationError() }
         let fd = try make(family: address.family, type: type | spindle_sock_nonblock())
         var code: Int32 = address.withSockAddr { Glibc.connect(fd, $0, $1) } == 0 ? 0 : errno
@@ -33,7 +33,7 @@ extension Sockets {
 
     /// Waits for the connect under way on `fd` to end: 0 when connected, else its errno
     /// (ECANCELED when the task is cancelled meanwhile).
-    private static func finishConnect(
+    private static nonisolated(nonsending) func finishConnect(
         _ fd: Int32, to address: SpindleSocketAddress, _ readiness: Readiness, backlogFull: Bool
     ) async -> Int32 {
         var backlogFull = backlogFull

@@ -80,8 +80,8 @@ final class Descriptor: Sendable {
     }
 
     /// Runs `body` between `begin` and `end`.
-    func using<T>(
-        _ operation: SpindleIOError.Operation, _ body: (Int32) async throws -> T
+    nonisolated(nonsending) func using<T>(
+        _ operation: SpindleIOError.Operation, _ body: nonisolated(nonsending) (Int32) async throws -> T
     ) async throws -> T {
         let fd = try begin(operation)
         defer { end() }

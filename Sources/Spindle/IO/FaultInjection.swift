@@ -46,7 +46,7 @@ enum FaultInjection {
     static var replacedCount: Int { replaced.load(ordering: .relaxed) }
 
     /// Whether the kernel completes a NOP with an injected result (Linux 6.9 and later).
-    static func isSupported() async throws -> Bool {
+    static nonisolated(nonsending) func isSupported() async throws -> Bool {
         let result = try await IOSubmission.perform { sqe in
             spindle_prep_nop_result(sqe, -EXDEV)
         }.result

@@ -70,7 +70,7 @@ public final class File: Sendable {
     ///
     /// - Parameter mode: permissions of a created file.
     /// - Throws: ``SpindleIOError`` (`ENOENT`, `EACCES`, `EMFILE`...).
-    public static func open(_ path: String, options: Options = .read, mode: Glibc.mode_t = 0o644) async throws -> File {
+    public static nonisolated(nonsending) func open(_ path: String, options: Options = .read, mode: Glibc.mode_t = 0o644) async throws -> File {
         let flags = options.flags
         if try IOSubmission.epollReactor() != nil {
             // Not cancellable once queued: a descriptor opened for a cancelled task would leak
@@ -92,7 +92,7 @@ public final class File: Sendable {
 
     /// One positional read or write: through io_uring (`prepare`), or on epoll as `call` on
     /// the blocking pool (ReadinessIO.swift), with `buffer` (which outlives the call).
-    private static func perform(
+    private static nonisolated(nonsending) func perform(
         _ call: @escaping @Sendable (PoolPointer) -> Int, on buffer: UnsafeMutableRawPointer,
         _ prepare: (UnsafeMutablePointer<io_uring_sqe>) -> Void
     ) async throws -> Int32 {
@@ -115,7 +115,7 @@ public final class File: Sendable {
     ///
     /// - Throws: ``SpindleIOError`` (``SpindleIOError/Kind/invalidArgument`` for a negative `count` or a
     ///   range past `Int64.max`), or `CancellationError`.
-    public func read(at offset: UInt64, count: Int) async throws -> [UInt8] {
+    public nonisolated(nonsending) func read(at offset: UInt64, count: Int) async throws -> [UInt8] {
         guard Self.isValidRange(offset: offset, count: count) else { throw SpindleIOError.invalidArgument(.read) }
         var capacity = max(1, min(count, Self.initialReadBuffer))
         if count > capacity, let size = try? await size(), size > offset {
@@ -159,7 +159,7 @@ public final class File: Sendable {
     ///
     /// - Throws: ``SpindleIOError`` (``SpindleIOError/Kind/invalidArgument`` if the range ends past
     ///   `Int64.max`), or `CancellationError`.
-    public func write(_ bytes: [UInt8], at offset: UInt64) async throws {
+    public nonisolated(nonsending) func write(_ bytes: [UInt8], at offset: UInt64) async throws {
         guard Self.isValidRange(offset: offset, count: bytes.count) else { throw SpindleIOError.invalidArgument(.write) }
         if bytes.isEmpty { return }
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: bytes.count, alignment: 64)
@@ -189,7 +189,7 @@ public final class File: Sendable {
     }
 
     /// Flushes the file's data and metadata to storage (`fsync`).
-    public func sync() async throws {
+    public nonisolated(nonsending) func sync() async throws {
         let result = try await descriptor.using(.sync) { fd in
             if try IOSubmission.epollReactor() != nil {
                 return Int32(try await BlockingPool.forIO.systemCall { Int(fsync(fd)) })
@@ -200,7 +200,7 @@ public final class File: Sendable {
     }
 
     /// The file's size in bytes (`fstat`: answered from the inode, it does not block on I/O).
-    public func size() async throws -> UInt64 {
+    public nonisolated(nonsending) func size() async throws -> UInt64 {
         let fd = try descriptor.begin(.stat)
         defer { descriptor.end() }
         var info = stat()
@@ -214,7 +214,7 @@ public final class File: Sendable {
     }
 
     /// The whole contents of the file at `path`.
-    public static func readAll(_ path: String) async throws -> [UInt8] {
+    public static nonisolated(nonsending) func readAll(_ path: String) async throws -> [UInt8] {
         let file = try await open(path)
         defer { file.close() }
         var contents = try await file.read(at: 0, count: Int(try await file.size()))
@@ -227,7 +227,7 @@ public final class File: Sendable {
     }
 
     /// Replaces the file at `path` with `bytes` (creating it with `mode`).
-    public static func write(_ path: String, _ bytes: [UInt8], mode: Glibc.mode_t = 0o644) async throws {
+    public static nonisolated(nonsending) func write(_ path: String, _ bytes: [UInt8], mode: Glibc.mode_t = 0o644) async throws {
         let file = try await open(path, options: [.write, .create, .truncate], mode: mode)
         defer { file.close() }
         try await file.write(bytes, at: 0)

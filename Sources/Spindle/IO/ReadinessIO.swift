@@ -51,7 +51,7 @@ enum ReadinessIO {
     /// does not fail with EAGAIN, waiting on `readiness` for `interest` in between. Returns
     /// the result, a negated errno, -ECANCELED if the task is cancelled, or -EBADF if the
     /// descriptor or the reactor closes while it waits.
-    static func perform(
+    static nonisolated(nonsending) func perform(
         _ readiness: Readiness, _ interest: ReadinessInterest, _ attempt: () -> Int
     ) async -> Int {
         while true {
@@ -89,7 +89,7 @@ extension BlockingPool {
     }
 
     /// Runs one blocking system call on the pool and returns its result or its negated errno.
-    func systemCall(_ call: @escaping @Sendable () -> Int) async throws -> Int {
+    nonisolated(nonsending) func systemCall(_ call: @escaping @Sendable () -> Int) async throws -> Int {
         try await run { () -> Int in
             while true {
                 let result = call()

@@ -37,7 +37,7 @@ public enum Signals {
     /// ```
     ///
     /// - Throws: `CancellationError`, or ``SpindleIOError`` (`EBUSY` with 128 tasks waiting already).
-    public static func wait(for signals: [Int32]) async throws -> Int32 {
+    public static nonisolated(nonsending) func wait(for signals: [Int32]) async throws -> Int32 {
         try watch(signals)
         let eventFD = spindle_signal_waiter_add()
         if eventFD < 0 { throw SpindleIOError(.read, errno: -eventFD) }
@@ -61,7 +61,7 @@ public enum Signals {
     }
 
     /// On epoll: reads the (blocking) eventfd once it is readable, so the read never blocks.
-    private static func readWhenReady(
+    private static nonisolated(nonsending) func readWhenReady(
         _ eventFD: Int32, into counter: UnsafeMutablePointer<UInt64>, on epoll: EpollReactor
     ) async -> Int32 {
         let readiness = Readiness(fd: eventFD, reactor: epoll)

@@ -75,13 +75,13 @@ final class StreamCore: @unchecked Sendable {
     }
 
     /// Up to `maxBytes` bytes, or nil at end of stream.
-    func read(maxBytes: Int) async throws -> [UInt8]? {
+    nonisolated(nonsending) func read(maxBytes: Int) async throws -> [UInt8]? {
         try await receive(maxBytes: maxBytes) { [UInt8]($0) }
     }
 
     /// Up to `maxBytes` bytes into `destination`, replacing its contents and reusing its
     /// capacity; 0 at end of stream.
-    func read(into destination: inout [UInt8], maxBytes: Int) async throws -> Int {
+    nonisolated(nonsending) func read(into destination: inout [UInt8], maxBytes: Int) async throws -> Int {
         let received = try await receive(maxBytes: maxBytes) { bytes -> Int in
             destination.removeAll(keepingCapacity: true)
             destination.append(contentsOf: bytes)
@@ -96,7 +96,7 @@ final class StreamCore: @unchecked Sendable {
 
     /// Receives up to `maxBytes` bytes into the receive buffer and hands them to `deliver`
     /// (while this reader still holds the buffer); nil at end of stream.
-    private func receive<Result>(
+    private nonisolated(nonsending) func receive<Result>(
         maxBytes: Int, _ deliver: (UnsafeRawBufferPointer) -> Result
     ) async throws -> Result? {
         try claim(reading, .read)
@@ -141,7 +141,7 @@ final class StreamCore: @unchecked Sendable {
 
     /// Exactly `count` bytes; throws `unexpectedEndOfStream` if the stream ends first, and
     /// `invalidArgument` for a negative count.
-    func readExactly(_ count: Int) async throws -> [UInt8] {
+    nonisolated(nonsending) func readExactly(_ count: Int) async throws -> [UInt8] {
         guard count >= 0 else { throw SpindleIOError.invalidArgument(.read) }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(min(count, Self.readExactlyReserve))  // then grows as bytes arrive
@@ -164,7 +164,7 @@ final class StreamCore: @unchecked Sendable {
     ///
     /// - Throws: `CancellationError` if cancelled before any byte was sent; otherwise
     ///   ``SpindleIOError`` with ``SpindleIOError/bytesWritten`` set (``SpindleIOError/Kind/cancelled`` if cancelled).
-    func write<Bytes: Collection>(_ bytes: Bytes) async throws where Bytes.Element == UInt8 {
+    nonisolated(nonsending) func write<Bytes: Collection>(_ bytes: Bytes) async throws where Bytes.Element == UInt8 {
         try claim(writing, .write)
         defer { writing.store(false, ordering: .releasing) }
         let fd = try descriptor.begin(.write)
@@ -203,7 +203,7 @@ final class StreamCore: @unchecked Sendable {
 
     /// Copies `bytes` (at most `maxChunk`) into the send buffer and sends them through io_uring,
     /// which waits for room in the socket; adds what was sent to `written` as it goes.
-    private func sendWaiting<Bytes: Collection>(
+    private nonisolated(nonsending) func sendWaiting<Bytes: Collection>(
         _ bytes: Bytes, fd: Int32, written: inout Int
     ) async throws where Bytes.Element == UInt8 {
         let buffer = Self.ensure(&sendBuffer, &sendCapacity, min(Self.maxChunk, max(bytes.count, 4096)))
@@ -308,14 +308,14 @@ enum Sockets {
     /// Connects a new socket to `address` through io_uring; closes it on failure. An attempt
     /// that ends with -EINTR is abandoned (its socket closed, which aborts a handshake the
     /// kernel may still be making) and made again on a fresh socket.
-    static func connect(to address: SpindleSocketAddress, type: Int32) async throws -> Int32 {
+    static nonisolated(nonsending) func connect(to address: SpindleSocketAddress, type: Int32) async throws -> Int32 {
         while true {
             if let fd = try await connectOnce(to: address, type: type) { return fd }
         }
     }
 
     /// One attempt of `connect`: the socket, or nil after -EINTR.
-    private static func connectOnce(to address: SpindleSocketAddress, type: Int32) async throws -> Int32? {
+    private static nonisolated(nonsending) func connectOnce(to address: SpindleSocketAddress, type: Int32) async throws -> Int32? {
         if let epoll = try IOSubmission.epollReactor() {
             return try await connectWhenReady(to: address, type: type, on: epoll)
         }

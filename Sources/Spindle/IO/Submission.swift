@@ -26,37 +26,66 @@ enum IOSubmission {
     /// fills the SQE (its user_data is set afterwards); everything it points the kernel at must
     /// stay valid until this returns. Throws only if the task is on no ring and the process's
     /// I/O loop cannot be started.
-    static func perform(
+    ///
+    /// `nonisolated(nonsending)`, like every I/O operation of Spindle's: it runs on its
+    /// caller's executor, so a task on a worker reaches its ring with no executor switch (a
+    /// nonisolated async call is a `swift_task_switch` on entry and on return, each taking the
+    /// task's status-record lock to find its preferred executor: 4 of them per request, nearly
+    /// 12 per echoed message through the layers of a read, before these annotations).
+    static nonisolated(nonsending) func perform(
         _ prepare: (UnsafeMutablePointer<io_uring_sqe>) -> Void
     ) async throws -> IOCompletion {
-        while true {
-            guard let ring = Ring.current else {
-                let loop = try IOLoop.shared()
-                // Only io_uring requests come here (ReadinessIO.swift routes the rest); with
-                // the I/O loop on epoll there is no ring to take them.
-                if loop.reactor.ring == nil {
-                    throw SpindleError.ioUringUnavailable(errno: ENOTSUP, reason: "this request needs io_uring, and the process I/O loop runs on epoll")
-                }
-                let completion = try await withTaskExecutorPreference(loop) {
-                    try await performHere(prepare)
-                }
-                if completion.result != IOCompletion.notSubmitted.result { return completion }
-                continue
-            }
+        if let ring = Ring.current {
             let completion = await perform(on: ring, prepare)
+            if completion.result != IOCompletion.notSubmitted.result { return completion }
+        }
+        // Off a ring the request is prepared here, into a copy, while the caller's closure is
+        // still in reach: the caller's executor (an actor's, say) must be left before the
+        // request moves to the I/O loop, and the closure cannot go with it.
+        var template = SubmissionTemplate()
+        prepare(&template.sqe)
+        return try await performOffRing(template)
+    }
+
+    /// A request prepared off a ring, to be copied into a ring's SQE. @unchecked Sendable: a
+    /// plain 64-byte value whose pointers lead to memory of the awaiting caller, which stays
+    /// suspended (and keeps that memory) until the request's completion.
+    struct SubmissionTemplate: @unchecked Sendable {
+        var sqe = io_uring_sqe()
+    }
+
+    /// `perform` for a caller on no ring's thread (Swift's default executor, an actor with its
+    /// own executor, a plain thread): the request moves onto the process's I/O loop for its
+    /// duration. `@concurrent`, so the caller's own executor is left first and taken again
+    /// after the return. (Nonsending, with the preference for the loop set from inside an
+    /// actor, the actor's code went on running on the shared loop's thread afterwards: a
+    /// default actor runs its jobs on the task's preferred executor.)
+    @concurrent
+    private static func performOffRing(_ template: SubmissionTemplate) async throws -> IOCompletion {
+        while true {
+            let loop = try IOLoop.shared()
+            // Only io_uring requests come here (ReadinessIO.swift routes the rest); with
+            // the I/O loop on epoll there is no ring to take them.
+            if loop.reactor.ring == nil {
+                throw SpindleError.ioUringUnavailable(errno: ENOTSUP, reason: "this request needs io_uring, and the process I/O loop runs on epoll")
+            }
+            let completion = try await withTaskExecutorPreference(loop) {
+                try await performHere { $0.pointee = template.sqe }
+            }
             if completion.result != IOCompletion.notSubmitted.result { return completion }
         }
     }
 
     /// `perform`, for a task that has just been moved onto a ring's thread.
-    private static func performHere(
+    private static nonisolated(nonsending) func performHere(
         _ prepare: (UnsafeMutablePointer<io_uring_sqe>) -> Void
     ) async throws -> IOCompletion {
         guard let ring = Ring.current else { return .notSubmitted }
         return await perform(on: ring, prepare)
     }
 
-    private static func perform(
+    @inline(__always)
+    private static nonisolated(nonsending) func perform(
         on ring: Ring, _ prepare: (UnsafeMutablePointer<io_uring_sqe>) -> Void
     ) async -> IOCompletion {
         // Already cancelled: nothing is submitted, so nothing can be lost.
@@ -64,7 +93,7 @@ enum IOSubmission {
         let userData = ring.reserve()
         let activity = SpawnedTaskRecord.ofCurrentTask  // for the task dump (Support/TaskActivity.swift)
         defer { activity?.resumed() }
-        return await withTaskCancellationHandler {
+        return await _unsafeInheritExecutor_withTaskCancellationHandler {
             await withUnsafeContinuation { (continuation: UnsafeContinuation<IOCompletion, Never>) in
                 // Still the thread that reserved the slot: nothing between the reservation and
                 // this closure suspends. Checked anyway: only the ring's owner submits.

@@ -29,12 +29,12 @@ public final class TCPStream: Sendable {
     ///   cancelled and ``SpindleIOError`` with `ETIMEDOUT` is thrown.
     /// - Throws: ``SpindleIOError`` (`ECONNREFUSED`, `ETIMEDOUT`, `ENETUNREACH`...), or
     ///   `CancellationError`.
-    public static func connect(host: String, port: Int, timeout: Duration? = nil) async throws -> TCPStream {
+    public static nonisolated(nonsending) func connect(host: String, port: Int, timeout: Duration? = nil) async throws -> TCPStream {
         try await connect(to: SpindleSocketAddress(host: host, port: port), timeout: timeout)
     }
 
     /// Connects to `address`.
-    public static func connect(to address: SpindleSocketAddress, timeout: Duration? = nil) async throws -> TCPStream {
+    public static nonisolated(nonsending) func connect(to address: SpindleSocketAddress, timeout: Duration? = nil) async throws -> TCPStream {
         let fd: Int32
         if let timeout {
             do {
@@ -55,7 +55,7 @@ public final class TCPStream: Sendable {
     /// - Returns: the bytes, or nil at end of stream.
     /// - Throws: ``SpindleIOError`` (`ECONNRESET`...; ``SpindleIOError/Kind/closed`` after `close()`), or
     ///   `CancellationError` if the task was cancelled before data arrived.
-    public func read(maxBytes: Int = 16 * 1024) async throws -> [UInt8]? {
+    public nonisolated(nonsending) func read(maxBytes: Int = 16 * 1024) async throws -> [UInt8]? {
         try await core.read(maxBytes: maxBytes)
     }
 
@@ -72,7 +72,7 @@ public final class TCPStream: Sendable {
     ///
     /// - Returns: the number of bytes read (`buffer.count`); 0 at end of stream.
     /// - Throws: what ``read(maxBytes:)`` throws.
-    public func read(into buffer: inout [UInt8], maxBytes: Int = 16 * 1024) async throws -> Int {
+    public nonisolated(nonsending) func read(into buffer: inout [UInt8], maxBytes: Int = 16 * 1024) async throws -> Int {
         try await core.read(into: &buffer, maxBytes: maxBytes)
     }
 
@@ -81,7 +81,7 @@ public final class TCPStream: Sendable {
     ///
     /// - Throws: ``SpindleIOError`` with ``SpindleIOError/Kind/unexpectedEndOfStream`` if the stream ends
     ///   first, ``SpindleIOError/Kind/invalidArgument`` if `count` is negative.
-    public func readExactly(_ count: Int) async throws -> [UInt8] {
+    public nonisolated(nonsending) func readExactly(_ count: Int) async throws -> [UInt8] {
         try await core.readExactly(count)
     }
 
@@ -92,23 +92,23 @@ public final class TCPStream: Sendable {
     ///   task was cancelled before any byte was sent, ``SpindleIOError/Kind/cancelled`` (with
     ///   ``SpindleIOError/bytesWritten``) if after some were. Under ``withTimeout(_:operation:)`` a
     ///   timed-out write throws ``TimeoutError``, which does not carry the count.
-    public func write<Bytes: Collection & Sendable>(_ bytes: Bytes) async throws where Bytes.Element == UInt8 {
+    public nonisolated(nonsending) func write<Bytes: Collection & Sendable>(_ bytes: Bytes) async throws where Bytes.Element == UInt8 {
         try await core.write(bytes)
     }
 
     /// Writes all of `bytes` (the common case of the generic `write`, without the overhead of
     /// its unspecialized code).
-    public func write(_ bytes: [UInt8]) async throws {
+    public nonisolated(nonsending) func write(_ bytes: [UInt8]) async throws {
         try await core.write(bytes)
     }
 
     /// Writes all of `bytes`.
-    public func write(_ bytes: ArraySlice<UInt8>) async throws {
+    public nonisolated(nonsending) func write(_ bytes: ArraySlice<UInt8>) async throws {
         try await core.write(bytes)
     }
 
     /// Writes the UTF-8 bytes of `string`.
-    public func write(_ string: String) async throws {
+    public nonisolated(nonsending) func write(_ string: String) async throws {
         try await core.write(Array(string.utf8))
     }
 
@@ -182,7 +182,7 @@ public final class TCPListener: Sendable {
     ///
     /// - Throws: ``SpindleIOError`` (``SpindleIOError/Kind/closed`` once the listener is closed), or
     ///   `CancellationError`.
-    public func accept() async throws -> TCPStream {
+    public nonisolated(nonsending) func accept() async throws -> TCPStream {
         TCPStream(fd: try await acceptor.acceptOne())
     }
 

@@ -42,7 +42,7 @@ public final class UDPSocket: Sendable {
 
     /// Sends one datagram to `address`. Returns the bytes sent.
     @discardableResult
-    public func send(_ bytes: [UInt8], to address: SpindleSocketAddress) async throws -> Int {
+    public nonisolated(nonsending) func send(_ bytes: [UInt8], to address: SpindleSocketAddress) async throws -> Int {
         let message = Message(capacity: max(bytes.count, 1))
         defer { message.free() }
         bytes.withUnsafeBytes { message.buffer.copyMemory(from: $0.baseAddress ?? UnsafeRawPointer(message.buffer), byteCount: bytes.count) }
@@ -72,7 +72,7 @@ public final class UDPSocket: Sendable {
 
     /// Receives one datagram (truncated to `maxBytes`, at most 64 KiB: no datagram is larger)
     /// and its sender.
-    public func receive(maxBytes: Int = 64 * 1024) async throws -> (bytes: [UInt8], sender: SpindleSocketAddress) {
+    public nonisolated(nonsending) func receive(maxBytes: Int = 64 * 1024) async throws -> (bytes: [UInt8], sender: SpindleSocketAddress) {
         let message = Message(capacity: min(max(maxBytes, 1), 64 * 1024))
         defer { message.free() }
         let result = try await descriptor.using(.receive) { fd in

@@ -13,7 +13,7 @@ public final class UnixStream: Sendable {
     /// Connects to the socket at `path`.
     ///
     /// - Throws: ``SpindleIOError`` (`ENOENT`, `ECONNREFUSED`, `ETIMEDOUT` past `timeout`...).
-    public static func connect(path: String, timeout: Duration? = nil) async throws -> UnixStream {
+    public static nonisolated(nonsending) func connect(path: String, timeout: Duration? = nil) async throws -> UnixStream {
         let address = try SpindleSocketAddress(unixPath: path)
         guard let timeout else {
             return UnixStream(fd: try await Sockets.connect(to: address, type: Sockets.stream))
@@ -37,33 +37,33 @@ public final class UnixStream: Sendable {
     }
 
     /// Up to `maxBytes` bytes, or nil at end of stream (see ``TCPStream/read(maxBytes:)``).
-    public func read(maxBytes: Int = 16 * 1024) async throws -> [UInt8]? {
+    public nonisolated(nonsending) func read(maxBytes: Int = 16 * 1024) async throws -> [UInt8]? {
         try await core.read(maxBytes: maxBytes)
     }
 
     /// Up to `maxBytes` bytes into `buffer`, reusing its capacity; 0 at end of stream (see
     /// ``TCPStream/read(into:maxBytes:)``).
-    public func read(into buffer: inout [UInt8], maxBytes: Int = 16 * 1024) async throws -> Int {
+    public nonisolated(nonsending) func read(into buffer: inout [UInt8], maxBytes: Int = 16 * 1024) async throws -> Int {
         try await core.read(into: &buffer, maxBytes: maxBytes)
     }
 
     /// Exactly `count` bytes (see ``TCPStream/readExactly(_:)``).
-    public func readExactly(_ count: Int) async throws -> [UInt8] {
+    public nonisolated(nonsending) func readExactly(_ count: Int) async throws -> [UInt8] {
         try await core.readExactly(count)
     }
 
     /// Writes all of `bytes`.
-    public func write<Bytes: Collection & Sendable>(_ bytes: Bytes) async throws where Bytes.Element == UInt8 {
+    public nonisolated(nonsending) func write<Bytes: Collection & Sendable>(_ bytes: Bytes) async throws where Bytes.Element == UInt8 {
         try await core.write(bytes)
     }
 
     /// Writes all of `bytes` (without the generic path's overhead).
-    public func write(_ bytes: [UInt8]) async throws {
+    public nonisolated(nonsending) func write(_ bytes: [UInt8]) async throws {
         try await core.write(bytes)
     }
 
     /// Writes all of `bytes`.
-    public func write(_ bytes: ArraySlice<UInt8>) async throws {
+    public nonisolated(nonsending) func write(_ bytes: ArraySlice<UInt8>) async throws {
         try await core.write(bytes)
     }
 
@@ -102,7 +102,7 @@ public final class UnixListener: Sendable {
     }
 
     /// The next connection (see ``TCPListener/accept()``).
-    public func accept() async throws -> UnixStream {
+    public nonisolated(nonsending) func accept() async throws -> UnixStream {
         UnixStream(fd: try await acceptor.acceptOne())
     }
 

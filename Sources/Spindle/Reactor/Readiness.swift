@@ -57,7 +57,7 @@ final class Readiness: @unchecked Sendable {
     }
 
     /// Waits for a readiness event of `interest` after `sequence` (or cancellation, or close).
-    func wait(_ interest: ReadinessInterest, after sequence: UInt64) async -> ReadinessWakeup {
+    nonisolated(nonsending) func wait(_ interest: ReadinessInterest, after sequence: UInt64) async -> ReadinessWakeup {
         let id = state.withLock { $0.readiness.makeID() }
         return await withTaskCancellationHandler {
             await withUnsafeContinuation { (continuation: Waiter) in

@@ -62,7 +62,7 @@ public final class SpindleChannel<Element: Sendable>: Sendable, AsyncSequence {
     ///   is accepted; `CancellationError` if the task is cancelled while it waits for room
     ///   (or already was when it had to wait).
     @inlinable
-    public func send(_ element: Element) async throws {
+    public nonisolated(nonsending) func send(_ element: Element) async throws {
         switch state.withLock({ $0.send(element, registering: nil, isCancelled: false) }) {
         case .handTo(let receiver):
             receiver.resume(returning: element)
@@ -106,7 +106,7 @@ public final class SpindleChannel<Element: Sendable>: Sendable, AsyncSequence {
     /// - Throws: `CancellationError` if the task is cancelled while it waits for an element
     ///   (or already was when it had to wait).
     @inlinable
-    public func receive() async throws -> Element? {
+    public nonisolated(nonsending) func receive() async throws -> Element? {
         switch state.withLock({ $0.receive(registering: nil, isCancelled: false) }) {
         case .element(let element, let sender):
             sender?.resume()
