@@ -100,7 +100,7 @@ public func runServer(
     let body: @Sendable () async throws -> Void = {
         try Signals.watch([SIGINT, SIGTERM])
         let listener = try TCPListener.bind(host: options.host, port: options.port)
-        let reactor = Runtime.current?.metrics().reactor ?? SpindleEventLoop.current?.reactorBackend
+        let reactor = currentSpindleHost?.reactorBackend
         print("\(name) runs on \(reactor.map(String.init(describing:)) ?? "?")")
         print("\(name) listening on \(try listener.localAddress)")
         fflush(nil)

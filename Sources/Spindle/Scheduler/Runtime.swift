@@ -159,6 +159,9 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
     /// Whether the runtime has been asked to shut down (spawn now fails).
     public var isShutDown: Bool { shared.lifecycle.isShutDown }
 
+    /// The I/O backend of the workers' rings (also in ``metrics()``).
+    public var reactorBackend: ReactorBackend { shared.reactorBackend }
+
     // MARK: Executor
 
     /// Schedules a job. Called by Swift concurrency; not meant to be called directly.
