@@ -67,7 +67,7 @@ let package = Package(
         ),
         .target(
             name: "ExampleSupport",
-            dependencies: ["Spindle", "CSpindle"],
+            dependencies: ["Spindle", "CSpindle", .product(name: "Logging", package: "swift-log")],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .executableTarget(

@@ -86,10 +86,11 @@ public struct RuntimeService: Service, CustomStringConvertible {
             "abandoned_blocking_jobs": "\(report.abandonedBlockingJobs)",
             "duration": "\(ContinuousClock.now - started)",
         ]
+        // Info either way: the runtime's own logger has warned about (and named) what was left.
         if report.abandonedTasks == 0 && report.stuckWorkers == 0 && report.abandonedBlockingJobs == 0 {
             logger.info("spindle runtime stopped", metadata: metadata)
         } else {
-            logger.warning("spindle runtime stopped, leaving work behind", metadata: metadata)
+            logger.info("spindle runtime stopped, leaving work behind", metadata: metadata)
         }
     }
 }

@@ -105,7 +105,8 @@ extension SpindleEventLoop {
             // Running pool jobs do not need the loop; their completions queue up for the last turn.
             let pool = blockingPool.shutdownBlocking(gracePeriod: .nanoseconds(remaining(until: deadline)))
             record(ShutdownReport(
-                abandonedTasks: registry.liveCount, stuckWorkers: 0, abandonedBlockingJobs: pool.abandonedJobs))
+                abandonedTasks: registry.liveCount, stuckWorkers: 0, abandonedBlockingJobs: pool.abandonedJobs),
+                leftBehind: registry.liveCount == 0 ? [] : taskDump(), gracePeriod: gracePeriod)
         } else {
             // Its drain may wait for tasks on this loop; `record` wakes the loop when it is done.
             runLoop { shutdownReport.withLock { $0 != nil } }
@@ -142,6 +143,7 @@ extension SpindleEventLoop {
         await registry.drain(until: deadline, sparing: spared, on: self)
         let pool = await shutDownBlockingPool(blockingPool, until: deadline)
         let abandoned = registry.liveCount(sparing: spared)
+        let leftBehind = abandoned == 0 ? [] : taskDump().filter { $0.id != spared }
         var stuck = 0
         if !stoppedByRunBlocking {
             requestStop()
@@ -157,13 +159,16 @@ extension SpindleEventLoop {
             }
         }
         return record(ShutdownReport(
-            abandonedTasks: abandoned, stuckWorkers: stuck, abandonedBlockingJobs: pool.abandonedJobs))
+            abandonedTasks: abandoned, stuckWorkers: stuck, abandonedBlockingJobs: pool.abandonedJobs),
+            leftBehind: leftBehind, gracePeriod: gracePeriod)
     }
 
-    /// Stores the shutdown's report and lets waiting callers go. A `runBlocking` loop may be
-    /// parked waiting for this (`endRunBlocking`): wake it.
+    /// Logs the shutdown's report (`leftBehind`: the tasks alive when the grace period ended),
+    /// stores it and lets waiting callers go. A `runBlocking` loop may be parked waiting for
+    /// this (`endRunBlocking`): wake it.
     @discardableResult
-    private func record(_ report: ShutdownReport) -> ShutdownReport {
+    private func record(_ report: ShutdownReport, leftBehind: [TaskSnapshot], gracePeriod: Duration) -> ShutdownReport {
+        report.log(to: registry.logger, executor: "event loop", leftBehind: leftBehind, gracePeriod: gracePeriod)
         shutdownReport.withLock { $0 = report }
         shutdownDone.open()
         if stoppedByRunBlocking && !inEventLoop { reactor.wake() }
