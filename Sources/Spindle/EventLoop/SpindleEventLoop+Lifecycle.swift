@@ -94,7 +94,7 @@ extension SpindleEventLoop {
         return try outcome.get()
     }
 
-    /// The end of ``runBlocking(gracePeriod:_:)``, on the loop's thread: shuts the loop down
+    /// The end of ``runBlocking(reactor:gracePeriod:_:)``, on the loop's thread: shuts the loop down
     /// (or, if a shutdown began during the run, turns until it is done), then stops it, runs
     /// the last turn and closes the ring.
     private func endRunBlocking(gracePeriod: Duration) {
@@ -130,7 +130,7 @@ extension SpindleEventLoop {
     /// and it ends as soon as the last of them finishes. The thread stops once the caller
     /// suspends or finishes; what it does after that runs on Swift's global executor.
     ///
-    /// On a loop that ``runBlocking(gracePeriod:_:)`` runs, the loop goes on turning until the
+    /// On a loop that ``runBlocking(reactor:gracePeriod:_:)`` runs, the loop goes on turning until the
     /// run's operation returns.
     @discardableResult
     public func shutdown(gracePeriod: Duration = .seconds(10)) async -> ShutdownReport {

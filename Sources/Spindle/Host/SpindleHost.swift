@@ -17,7 +17,7 @@
 /// A Spindle executor that tasks can be spawned on: a ``Runtime`` or a ``SpindleEventLoop``.
 ///
 /// Code that may run on either uses the host it is on, found with ``currentSpindleHost``, or
-/// the free function ``spawn(name:priority:_:)-(_,_,()->Success)``:
+/// the free function ``spawn(name:priority:_:)->Task<Success,Never>``:
 ///
 /// ```swift
 /// func startHeartbeat() throws(SpindleError) {
@@ -39,7 +39,7 @@ public protocol SpindleHost: TaskExecutor {
 
     /// Starts a throwing task on this host. Shutdown cancels it if it is still running; the
     /// task is listed by ``taskDump()`` while it lives, and an error it throws when nobody can
-    /// await it any more is logged (see ``Runtime/spawn(name:priority:_:)-(_,_,()->Success)``).
+    /// await it any more is logged (see ``Runtime/spawn(name:priority:_:)->Task<Success,Never>``).
     ///
     /// - Throws: ``SpindleError/shutDown`` once shutdown has begun.
     func spawn<Success: Sendable>(
@@ -71,7 +71,7 @@ public protocol SpindleHost: TaskExecutor {
 
 extension SpindleHost {
     /// Starts a task on this host, for calls through `any SpindleHost` (see
-    /// ``spawn(name:priority:_:)-(_,_,()->Success)``).
+    /// ``spawn(name:priority:_:)->Task<Success,Never>``).
     @discardableResult
     public func spawn<Success: Sendable>(
         name: String? = nil, _ operation: sending @escaping () async -> Success
@@ -80,7 +80,7 @@ extension SpindleHost {
     }
 
     /// Starts a throwing task on this host, for calls through `any SpindleHost` (see
-    /// ``spawn(name:priority:_:)-(_,_,()->Success)``).
+    /// ``spawn(name:priority:_:)->Task<Success,Never>``).
     @discardableResult
     public func spawn<Success: Sendable>(
         name: String? = nil, _ operation: sending @escaping () async throws -> Success
@@ -134,7 +134,7 @@ public var currentSpindleHost: (any SpindleHost)? {
 ///
 /// Which host is the caller's follows ``currentSpindleHost``: the thread decides, so inside a
 /// ``toThread(_:)`` body (a blocking-pool thread) this throws; spawn there on a host captured
-/// before, or with ``Runtime/spawn(name:priority:_:)-(_,_,()->Success)`` on a runtime at hand.
+/// before, or with ``Runtime/spawn(name:priority:_:)->Task<Success,Never>`` on a runtime at hand.
 ///
 /// - Throws: ``SpindleError/notOnSpindle`` when the caller is on no runtime worker and no
 ///   event loop thread; ``SpindleError/shutDown`` once the host's shutdown has begun.
@@ -151,7 +151,7 @@ public func spawn<Success: Sendable>(
 
 /// Starts a throwing task on the ``Runtime`` or ``SpindleEventLoop`` the caller runs on
 /// (asyncio's `create_task`, `tokio::spawn`). An error it throws when nobody can await it any
-/// more is logged through that host's logger, as ``Runtime/spawn(name:priority:_:)-(_,_,()->Success)``
+/// more is logged through that host's logger, as ``Runtime/spawn(name:priority:_:)->Task<Success,Never>``
 /// describes.
 ///
 /// - Throws: ``SpindleError/notOnSpindle`` when the caller is on no runtime worker and no

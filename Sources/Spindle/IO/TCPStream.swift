@@ -26,7 +26,10 @@ public final class TCPStream: Sendable {
 
     /// Connects to `host:port`.
     ///
-    /// - Parameter timeout: how long to wait for the connection; past it the attempt is
+    /// - Parameters:
+    ///   - host: a numeric IPv4 or IPv6 address.
+    ///   - port: the port to connect to.
+    ///   - timeout: how long to wait for the connection; past it the attempt is
     ///   cancelled and ``SpindleIOError`` with `ETIMEDOUT` is thrown.
     /// - Throws: ``SpindleIOError`` (`ECONNREFUSED`, `ETIMEDOUT`, `ENETUNREACH`...), or
     ///   `CancellationError`.

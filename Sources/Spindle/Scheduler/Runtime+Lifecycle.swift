@@ -84,7 +84,7 @@ extension Runtime {
     /// Cancelling the calling task cancels `operation`.
     ///
     /// - Throws: ``SpindleError/nestedRun`` when called from a thread of a running Spindle
-    ///   runtime or event loop; the errors of ``init(workers:name:)``; or `operation`'s error.
+    ///   runtime or event loop; the errors of ``init(workers:name:blockedWorkerThreshold:logger:reactor:)``; or `operation`'s error.
     public static func run<Success: Sendable>(
         workers: Int? = nil,
         reactor: ReactorChoice = .automatic,
@@ -98,7 +98,7 @@ extension Runtime {
             operation)
     }
 
-    /// The blocking form of ``run(workers:gracePeriod:_:)`` for synchronous
+    /// The blocking form of ``run(workers:reactor:gracePeriod:_:)`` for synchronous
     /// code such as a synchronous `main`: the calling thread waits until everything is done.
     public static func runBlocking<Success: Sendable>(
         workers: Int? = nil,

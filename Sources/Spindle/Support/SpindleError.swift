@@ -17,7 +17,7 @@ public enum SpindleError: Error, Equatable, Sendable, CustomStringConvertible {
     case threadCreationFailed(errno: Int32)
     /// A blocking pool was given a thread limit below 1 (or too large to count).
     case invalidThreadLimit(Int)
-    /// The free ``spawn(name:priority:_:)-(_,_,()->Success)`` was called on a thread that is
+    /// The free ``spawn(name:priority:_:)->Task<Success,Never>`` was called on a thread that is
     /// no runtime worker and no event loop thread (a plain thread, Swift's global executor, or
     /// a blocking-pool thread inside ``toThread(_:)``): there is no current host to spawn on.
     case notOnSpindle
