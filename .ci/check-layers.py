@@ -5,7 +5,7 @@ Every top-level type or function a file declares belongs to the file's folder. A
 names a declaration of another folder makes its folder depend on that one. The check fails
 when a folder depends on one it may not use (ALLOWED below, the table in docs/architecture.md)
 or when a file is longer than 400 lines without saying why in its header ("Longer than 400
-lines because ..."). Names are matched as identifiers after comments and strings are removed;
+lines because ..."). Names are matched as identifiers (not after `.` or `func `) after comments and strings are removed;
 nested declarations are not counted (only declarations at column 0).
 
 Usage: .ci/check-layers.py [--edges]   (from the repository root; --edges prints every edge)
@@ -20,12 +20,13 @@ ALLOWED = {
     "Pool": {"Support"},
     "Core": {"Support", "Timers", "Reactor", "Pool"},
     "Scheduler": {"Support", "Timers", "Reactor", "Pool", "Core"},
-    "SpindleEventLoop": {"Support", "Timers", "Reactor", "Pool", "Core"},
+    "EventLoop": {"Support", "Timers", "Reactor", "Pool", "Core"},
+    "Host": {"Support", "Reactor", "Pool", "Core", "Scheduler", "EventLoop"},
     "Sync": {"Support"},
-    "Time": {"Support", "Timers", "Core", "Scheduler", "SpindleEventLoop"},
-    "IO": {"Support", "Timers", "Reactor", "Pool", "Core", "Scheduler", "SpindleEventLoop", "Time", "Sync"},
-    "Blocking": {"Support", "Pool", "Core", "Scheduler", "SpindleEventLoop"},
-    "Global": {"Support", "Timers", "Reactor", "Pool", "Core", "Scheduler", "SpindleEventLoop"},
+    "Time": {"Support", "Timers", "Core", "Scheduler", "EventLoop"},
+    "IO": {"Support", "Timers", "Reactor", "Pool", "Core", "Scheduler", "EventLoop", "Host", "Time", "Sync"},
+    "Blocking": {"Support", "Pool", "Core", "Scheduler", "EventLoop", "Host"},
+    "Global": {"Support", "Timers", "Reactor", "Pool", "Core", "Scheduler", "EventLoop"},
 }
 MAX_LINES = 400
 
@@ -60,7 +61,9 @@ def main():
             owner.setdefault(match.group(1), path)
     edges = collections.defaultdict(set)
     for path, source in files.items():
-        for token in set(re.findall(r"\b[A-Za-z_]\w*\b", strip(source))):
+        # A name after `.` or `func ` is a member, not the top-level declaration of that name
+        # (`OSThread.spawn` is not the free `spawn`).
+        for token in set(re.findall(r"(?<![.\w])(?<!func )\b[A-Za-z_]\w*\b", strip(source))):
             target = owner.get(token)
             if target and folder[target] != folder[path]:
                 edges[(folder[path], folder[target])].add(f"{os.path.basename(path)} -> {token}")

@@ -3,6 +3,7 @@
 
 import CSpindle
 import Glibc
+import Logging
 import Spindle
 
 /// `--host H --port P (--workers N | --event-loop) [--reactor auto|io_uring|epoll]
@@ -73,11 +74,18 @@ public struct UsageError: Error, CustomStringConvertible {
 }
 
 /// Parses the options, then serves with `serve` on the runtime they choose until SIGINT or
-/// SIGTERM. Prints `listening on ADDRESS` once the listener is bound (tests wait for it).
-/// Exits the process with status 2 on a usage error and 1 on a failure.
+/// SIGTERM. Operational messages go through swift-log, bootstrapped here to standard output
+/// (info and above): among them `listening on ADDRESS` once the listener is bound (tests wait
+/// for it). Exits the process with status 2 on a usage error and 1 on a failure.
 public func runServer(
     name: String, defaultPort: Int, _ serve: @escaping @Sendable (TCPListener) async -> Void
 ) -> Never {
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardOutput(label: label)
+        handler.logLevel = .info
+        return handler
+    }
+    let logger = Logger(label: name)
     let options: ServerOptions
     do {
         options = try ServerOptions(arguments: CommandLine.arguments, defaultPort: defaultPort)
@@ -88,10 +96,10 @@ public func runServer(
     if options.denyIoUring {
         let result = spindle_seccomp_deny_io_uring()
         if result != 0 {
-            print("\(name): could not install the seccomp filter (errno \(-result))")
+            logger.critical("could not install the seccomp filter", metadata: ["errno": "\(-result)"])
             exit(1)
         }
-        print("\(name): seccomp filter installed: io_uring_setup fails with EPERM")
+        logger.notice("seccomp filter installed: io_uring_setup fails with EPERM")
     }
     if let limit = options.maxOpenFiles {
         var value = rlimit(rlim_cur: rlim_t(limit), rlim_max: rlim_t(limit))
@@ -99,15 +107,16 @@ public func runServer(
     }
     let body: @Sendable () async throws -> Void = {
         try Signals.watch([SIGINT, SIGTERM])
-        let listener = try TCPListener.bind(host: options.host, port: options.port)
-        let reactor = Runtime.current?.metrics().reactor ?? SpindleEventLoop.current?.reactorBackend
-        print("\(name) runs on \(reactor.map(String.init(describing:)) ?? "?")")
-        print("\(name) listening on \(try listener.localAddress)")
+        let listener = try TCPListener.bind(host: options.host, port: options.port, logger: logger)
+        let reactor = currentSpindleHost.map { String(describing: $0.reactorBackend) } ?? "?"
+        logger.info("\(name) runs on \(reactor)", metadata: ["reactor": "\(reactor)"])
+        let address = try listener.localAddress
+        logger.notice("\(name) listening on \(address)", metadata: ["address": "\(address)"])
         fflush(nil)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await serve(listener) }
             let signal = try await Signals.wait(for: [SIGINT, SIGTERM])
-            print("\(name) received signal \(signal), stopping")
+            logger.notice("\(name) received signal \(signal), stopping", metadata: ["signal": "\(signal)"])
             fflush(nil)
             listener.close()
             group.cancelAll()
@@ -126,11 +135,11 @@ public func runServer(
             try Runtime.runBlocking(workers: options.workers, reactor: options.reactor, gracePeriod: .seconds(2), body)
         }
     } catch {
-        print("\(name): \(error)")
+        logger.critical("\(name) failed", metadata: ["error": "\(error)"])
         fflush(nil)
         exit(1)
     }
-    print("\(name) stopped")
+    logger.notice("\(name) stopped")
     fflush(nil)
     exit(0)
 }

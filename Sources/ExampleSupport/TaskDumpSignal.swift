@@ -27,11 +27,8 @@ public struct TaskDumpSignal: Sendable {
     /// caller runs on; shutdown cancels it. Does nothing on any other thread.
     public func start() {
         let signal = signal
-        if let runtime = Runtime.current {
-            _ = try? runtime.spawn(name: "task-dump") { await Self.dump(on: signal) { runtime.formattedTaskDump() } }
-        } else if let loop = SpindleEventLoop.current {
-            _ = try? loop.spawn(name: "task-dump") { await Self.dump(on: signal) { loop.formattedTaskDump() } }
-        }
+        guard let host = currentSpindleHost else { return }
+        _ = try? host.spawn(name: "task-dump") { await Self.dump(on: signal) { host.formattedTaskDump() } }
     }
 
     private static func dump(on signal: Int32, _ text: @Sendable () -> String) async {
@@ -46,14 +43,7 @@ public struct TaskDumpSignal: Sendable {
 /// so the task dump lists it, and waits for it; cancelling the caller cancels it. Runs it in
 /// place on any other thread.
 func runSpawned(name: String, _ operation: @escaping @Sendable () async -> Void) async {
-    let task: Task<Void, Never>?
-    if let runtime = Runtime.current {
-        task = try? runtime.spawn(name: name, operation)
-    } else if let loop = SpindleEventLoop.current {
-        task = try? loop.spawn(name: name, operation)
-    } else {
-        task = nil
-    }
+    let task = try? spawn(name: name, operation)
     guard let task else { return await operation() }
     await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
 }

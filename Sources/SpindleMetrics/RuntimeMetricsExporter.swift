@@ -17,7 +17,7 @@ import CoreMetrics
 import Spindle
 import Synchronization
 
-/// Reports a Spindle ``Runtime``'s (or ``SpindleEventLoop``'s) counters and those of its blocking
+/// Reports a Spindle `Runtime`'s (or `SpindleEventLoop`'s) counters and those of its blocking
 /// pool through swift-metrics: monotonic counters as `Counter`s (their increase since the
 /// last report), current values as `Meter`s. Names start with `spindle_`; per-worker series
 /// carry a `worker` dimension, the pool's a `pool` dimension (docs/metrics.md lists them all,
@@ -56,6 +56,7 @@ public final class RuntimeMetricsExporter: Sendable {
     /// Exports `runtime`'s counters and its blocking pool's.
     ///
     /// - Parameters:
+    ///   - runtime: the runtime whose counters are exported.
     ///   - interval: the period of ``run()``.
     ///   - dimensions: added to every metric (say `[("runtime", "io")]` to tell runtimes apart).
     ///   - factory: where the metrics go; by default the process's bootstrapped

@@ -18,7 +18,7 @@ import Logging
 import ServiceLifecycle
 import Spindle
 
-/// A `Service` that owns a Spindle ``Runtime`` (or ``SpindleEventLoop``) and shuts it down when the
+/// A `Service` that owns a Spindle `Runtime` (or `SpindleEventLoop`) and shuts it down when the
 /// service group's graceful shutdown reaches it.
 ///
 /// List it **first** in the group: the group shuts services down in reverse order, so the
@@ -33,7 +33,7 @@ import Spindle
 /// try await group.run()
 /// ```
 public struct RuntimeService: Service, CustomStringConvertible {
-    /// The executor this service owns: a ``Runtime`` or an ``SpindleEventLoop``.
+    /// The executor this service owns: a `Runtime` or an `SpindleEventLoop`.
     public let executor: any TaskExecutor
     /// How long the shutdown waits for the runtime's remaining tasks (and blocking jobs) after
     /// cancelling them, before it stops the workers.
@@ -43,7 +43,7 @@ public struct RuntimeService: Service, CustomStringConvertible {
     private let name: String
 
     /// Owns `runtime`: when the group's graceful shutdown reaches this service (or the group is
-    /// cancelled), the service calls ``Runtime/shutdown(gracePeriod:)`` and returns.
+    /// cancelled), the service calls `Runtime/shutdown(gracePeriod:)` and returns.
     public init(_ runtime: Runtime, gracePeriod: Duration = .seconds(10), logger: Logger = Logger(label: "spindle")) {
         self.init(
             runtime, "RuntimeService(runtime, \(runtime.workerCount) workers)", gracePeriod, logger,
@@ -86,10 +86,11 @@ public struct RuntimeService: Service, CustomStringConvertible {
             "abandoned_blocking_jobs": "\(report.abandonedBlockingJobs)",
             "duration": "\(ContinuousClock.now - started)",
         ]
+        // Info either way: the runtime's own logger has warned about (and named) what was left.
         if report.abandonedTasks == 0 && report.stuckWorkers == 0 && report.abandonedBlockingJobs == 0 {
             logger.info("spindle runtime stopped", metadata: metadata)
         } else {
-            logger.warning("spindle runtime stopped, leaving work behind", metadata: metadata)
+            logger.info("spindle runtime stopped, leaving work behind", metadata: metadata)
         }
     }
 }

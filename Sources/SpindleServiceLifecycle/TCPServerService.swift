@@ -27,7 +27,7 @@ import ServiceLifecycle
 import Spindle
 import Synchronization
 
-/// A `Service` that serves the connections of a ``TCPListener``: each connection runs
+/// A `Service` that serves the connections of a `TCPListener`: each connection runs
 /// `handler` in a task of its own on the given runtime and is closed when the handler returns.
 ///
 /// On graceful shutdown it stops accepting (closes the listener), waits up to `drainTimeout`
@@ -59,8 +59,8 @@ public struct TCPServerService: Service, CustomStringConvertible {
     private let logger: Logger
     private let counts = ConnectionCounts()
 
-    /// Serves `listener`'s connections with `handler`, on `executor` (a ``Runtime`` or an
-    /// ``SpindleEventLoop``; the accept loop and every connection's task run there).
+    /// Serves `listener`'s connections with `handler`, on `executor` (a `Runtime` or an
+    /// `SpindleEventLoop`; the accept loop and every connection's task run there).
     public init(
         listener: TCPListener,
         on executor: any TaskExecutor,
@@ -88,7 +88,7 @@ public struct TCPServerService: Service, CustomStringConvertible {
     /// or cancellation.
     ///
     /// - Throws: the listener's error when accepting fails for a reason other than its
-    ///   closing (descriptor exhaustion is retried, not thrown: see ``TCPListener/accept()``).
+    ///   closing (descriptor exhaustion is retried, not thrown: see `TCPListener.accept()`).
     public func run() async throws {
         defer { listener.close() }
         let address = (try? listener.localAddress.description) ?? "?"

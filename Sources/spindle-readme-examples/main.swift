@@ -31,6 +31,13 @@ let answer = try await SpindleEventLoop.run {
 }
 print("answer:", answer)
 
+// README: "Spawn on whichever host you are on"
+func startHeartbeat() throws(SpindleError) -> Task<Int, Never> {
+    try spawn(name: "heartbeat") { 1 }
+}
+let beats = try await SpindleEventLoop.run { try await startHeartbeat().value }
+print("beats:", beats)
+
 // README: "Blocking work: toThread and runInExecutor"
 // (stand-ins for the README's `readWholeFile` and `sha256`, so the snippet compiles as written)
 import Glibc

@@ -42,8 +42,6 @@ private nonisolated(nonsending) func runRecorded<Success: Sendable>(
 }
 
 extension BlockingPool {
-    /// The current runtime's pool, else the current event loop's, else ``shared``.
-    static var current: BlockingPool {
-        Runtime.current?.blockingPool ?? SpindleEventLoop.current?.blockingPool ?? shared
-    }
+    /// The current host's pool (``currentSpindleHost``), else ``shared``.
+    static var current: BlockingPool { currentSpindleHost?.blockingPool ?? shared }
 }

@@ -94,7 +94,7 @@ extension SpindleEventLoop {
         return try outcome.get()
     }
 
-    /// The end of ``runBlocking(gracePeriod:_:)``, on the loop's thread: shuts the loop down
+    /// The end of ``runBlocking(reactor:gracePeriod:_:)``, on the loop's thread: shuts the loop down
     /// (or, if a shutdown began during the run, turns until it is done), then stops it, runs
     /// the last turn and closes the ring.
     private func endRunBlocking(gracePeriod: Duration) {
@@ -105,7 +105,8 @@ extension SpindleEventLoop {
             // Running pool jobs do not need the loop; their completions queue up for the last turn.
             let pool = blockingPool.shutdownBlocking(gracePeriod: .nanoseconds(remaining(until: deadline)))
             record(ShutdownReport(
-                abandonedTasks: registry.liveCount, stuckWorkers: 0, abandonedBlockingJobs: pool.abandonedJobs))
+                abandonedTasks: registry.liveCount, stuckWorkers: 0, abandonedBlockingJobs: pool.abandonedJobs),
+                leftBehind: registry.liveCount == 0 ? [] : taskDump(), gracePeriod: gracePeriod)
         } else {
             // Its drain may wait for tasks on this loop; `record` wakes the loop when it is done.
             runLoop { shutdownReport.withLock { $0 != nil } }
@@ -129,7 +130,7 @@ extension SpindleEventLoop {
     /// and it ends as soon as the last of them finishes. The thread stops once the caller
     /// suspends or finishes; what it does after that runs on Swift's global executor.
     ///
-    /// On a loop that ``runBlocking(gracePeriod:_:)`` runs, the loop goes on turning until the
+    /// On a loop that ``runBlocking(reactor:gracePeriod:_:)`` runs, the loop goes on turning until the
     /// run's operation returns.
     @discardableResult
     public func shutdown(gracePeriod: Duration = .seconds(10)) async -> ShutdownReport {
@@ -142,6 +143,7 @@ extension SpindleEventLoop {
         await registry.drain(until: deadline, sparing: spared, on: self)
         let pool = await shutDownBlockingPool(blockingPool, until: deadline)
         let abandoned = registry.liveCount(sparing: spared)
+        let leftBehind = abandoned == 0 ? [] : taskDump().filter { $0.id != spared }
         var stuck = 0
         if !stoppedByRunBlocking {
             requestStop()
@@ -157,13 +159,16 @@ extension SpindleEventLoop {
             }
         }
         return record(ShutdownReport(
-            abandonedTasks: abandoned, stuckWorkers: stuck, abandonedBlockingJobs: pool.abandonedJobs))
+            abandonedTasks: abandoned, stuckWorkers: stuck, abandonedBlockingJobs: pool.abandonedJobs),
+            leftBehind: leftBehind, gracePeriod: gracePeriod)
     }
 
-    /// Stores the shutdown's report and lets waiting callers go. A `runBlocking` loop may be
-    /// parked waiting for this (`endRunBlocking`): wake it.
+    /// Logs the shutdown's report (`leftBehind`: the tasks alive when the grace period ended),
+    /// stores it and lets waiting callers go. A `runBlocking` loop may be parked waiting for
+    /// this (`endRunBlocking`): wake it.
     @discardableResult
-    private func record(_ report: ShutdownReport) -> ShutdownReport {
+    private func record(_ report: ShutdownReport, leftBehind: [TaskSnapshot], gracePeriod: Duration) -> ShutdownReport {
+        report.log(to: registry.logger, executor: "event loop", leftBehind: leftBehind, gracePeriod: gracePeriod)
         shutdownReport.withLock { $0 = report }
         shutdownDone.open()
         if stoppedByRunBlocking && !inEventLoop { reactor.wake() }

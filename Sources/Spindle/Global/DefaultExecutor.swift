@@ -66,7 +66,7 @@ extension Runtime {
     ///
     /// Experimental: built on Swift's custom-executor SPI, which may change between toolchains.
     ///
-    /// - Throws: ``SpindleError/shutDown`` if called twice; the errors of ``init(workers:name:)``.
+    /// - Throws: ``SpindleError/shutDown`` if called twice; the errors of ``init(workers:name:blockedWorkerThreshold:logger:reactor:)``.
     @discardableResult
     public static func installAsDefaultExecutor(workers: Int? = nil) throws(SpindleError) -> Runtime {
         let runtime = try Runtime(workers: workers)

@@ -22,11 +22,16 @@
 //
 // Descriptor exhaustion (EMFILE, ENFILE, ENOBUFS, ENOMEM) is not fatal and must not spin: the
 // acceptor backs off (5 ms, doubling to 500 ms) and tries again, and the rest of the runtime
-// keeps serving the connections it has. Go's net/http does the same.
+// keeps serving the connections it has. Go's net/http does the same. An episode of exhaustion
+// is logged twice, not once per retry: a warning when it begins (the errno and the listener)
+// and a notice when an accept succeeds again (how many back-offs it took, how long). A listener
+// out of descriptors under load retries every 500 ms; a line per retry would flood the log
+// when the operator most needs to read it.
 
 internal import CSpindle
 internal import CURing
 import Glibc
+import Logging
 import Synchronization
 
 final class Acceptor: CompletionSink, @unchecked Sendable {
@@ -35,6 +40,14 @@ final class Acceptor: CompletionSink, @unchecked Sendable {
     let descriptor: Descriptor
     /// Times accept backed off because descriptors or memory ran out (for tests and metrics).
     let backoffs = Atomic<UInt64>(0)
+    /// Where an exhaustion episode is reported (the listener's `logger`).
+    let logger: Logger
+    /// The exhaustion episode in progress, if any: when it began and its back-offs so far.
+    private let episode = Lock<(start: UInt64, backoffs: Int)?>(nil)
+    /// Whether `episode` is set, so that an accept checks it without the lock; written only
+    /// inside `episode`'s lock, so the two agree there. Relaxed: a stale false after an episode
+    /// began only delays its end to the next accept; a stale true costs one lock.
+    private let inEpisode = Atomic<Bool>(false)
     /// The most accepted connections that wait untaken before the multishot request stops
     /// (64, like a modest listen backlog: enough to ride out a consumer busy for a moment).
     static let bufferLimit = 64
@@ -53,8 +66,9 @@ final class Acceptor: CompletionSink, @unchecked Sendable {
     /// stale true costs one more refused request.
     static let multishotWorks = Atomic<Bool>(true)
 
-    init(descriptor: Descriptor) {
+    init(descriptor: Descriptor, logger: Logger) {
         self.descriptor = descriptor
+        self.logger = logger
     }
 
     deinit {
@@ -101,7 +115,7 @@ final class Acceptor: CompletionSink, @unchecked Sendable {
                 throw error
             }
             descriptor.end()
-            if result >= 0 { return result }  // an accept that raced a cancel still delivers
+            if result >= 0 { return accepted(result) }  // an accept that raced a cancel still delivers
             if descriptor.isClosed { throw SpindleIOError.closed(.accept) }
             if result == -ECANCELED { throw CancellationError() }
             try await handleFailure(-result, backoff: &backoff)
@@ -113,8 +127,41 @@ final class Acceptor: CompletionSink, @unchecked Sendable {
         if Self.isRetryable(code) { return }
         guard Self.isExhaustion(code) else { throw SpindleIOError(.accept, errno: code) }
         backoffs.add(1, ordering: .relaxed)  // relaxed: a statistic
+        let begins = episode.withLock { current -> Bool in
+            guard current == nil else {
+                current!.backoffs += 1
+                return false
+            }
+            current = (monotonicNanos(), 1)
+            inEpisode.store(true, ordering: .relaxed)
+            return true
+        }
+        if begins {
+            logger.warning(
+                "accept is out of descriptors or memory: backing off and retrying (logged once until it recovers)",
+                metadata: [
+                    "errno": "\(code)", "error": "\(String(cString: strerror(code)))",
+                    "listener": "\(descriptor.fd)",
+                ])
+        }
         try await Task.sleep(for: backoff)
         backoff = min(backoff * 2, .milliseconds(500))
+    }
+
+    /// Returns `fd`, ending an exhaustion episode if one is in progress (and logging its end).
+    private func accepted(_ fd: Int32) -> Int32 {
+        guard inEpisode.load(ordering: .relaxed) else { return fd }
+        let ended = episode.withLock { current in
+            defer { current = nil }
+            inEpisode.store(false, ordering: .relaxed)
+            return current
+        }
+        guard let ended else { return fd }
+        let milliseconds = (monotonicNanos() &- ended.start) / 1_000_000
+        logger.notice(
+            "accept recovered from descriptor exhaustion",
+            metadata: ["backoffs": "\(ended.backoffs)", "duration_ms": "\(milliseconds)", "listener": "\(descriptor.fd)"])
+        return fd
     }
 
     /// The next connection from the multishot request (arming it if needed).
@@ -128,7 +175,7 @@ final class Acceptor: CompletionSink, @unchecked Sendable {
             // multishot accept. Connections an earlier
             // multishot request accepted are taken first.
             guard let ring = Ring.current, Self.multishotWorks.load(ordering: .relaxed) else {
-                if let fd = state.withLock({ $0.takeReady() }) { return fd }
+                if let fd = state.withLock({ $0.takeReady() }) { return accepted(fd) }
                 return try await acceptOne()
             }
             let id = state.withLock { $0.makeID() }
@@ -152,7 +199,7 @@ final class Acceptor: CompletionSink, @unchecked Sendable {
             }
             switch delivery {
             case .connection(let fd):
-                return fd
+                return accepted(fd)
             case .cancelled:
                 throw CancellationError()
             case .retry:

@@ -68,7 +68,10 @@ public final class File: Sendable {
 
     /// Opens `path`.
     ///
-    /// - Parameter mode: permissions of a created file.
+    /// - Parameters:
+    ///   - path: the file's path.
+    ///   - options: how to open it (read, write, create, truncate, append).
+    ///   - mode: permissions of a created file.
     /// - Throws: ``SpindleIOError`` (`ENOENT`, `EACCES`, `EMFILE`...).
     public static nonisolated(nonsending) func open(_ path: String, options: Options = .read, mode: Glibc.mode_t = 0o644) async throws -> File {
         let flags = options.flags

@@ -85,7 +85,7 @@ extension BlockingPool {
     /// The pool of the runtime or loop the caller runs on, else the shared one (for files on
     /// epoll).
     static var forIO: BlockingPool {
-        Runtime.current?.blockingPool ?? SpindleEventLoop.current?.blockingPool ?? shared
+        currentSpindleHost?.blockingPool ?? shared
     }
 
     /// Runs one blocking system call on the pool and returns its result or its negated errno.

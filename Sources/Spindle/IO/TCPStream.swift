@@ -1,4 +1,5 @@
 import Glibc
+import Logging
 
 /// A connected TCP stream.
 ///
@@ -25,7 +26,10 @@ public final class TCPStream: Sendable {
 
     /// Connects to `host:port`.
     ///
-    /// - Parameter timeout: how long to wait for the connection; past it the attempt is
+    /// - Parameters:
+    ///   - host: a numeric IPv4 or IPv6 address.
+    ///   - port: the port to connect to.
+    ///   - timeout: how long to wait for the connection; past it the attempt is
     ///   cancelled and ``SpindleIOError`` with `ETIMEDOUT` is thrown.
     /// - Throws: ``SpindleIOError`` (`ECONNREFUSED`, `ETIMEDOUT`, `ENETUNREACH`...), or
     ///   `CancellationError`.
@@ -145,8 +149,8 @@ public final class TCPStream: Sendable {
 public final class TCPListener: Sendable {
     let acceptor: Acceptor
 
-    private init(fd: Int32) {
-        acceptor = Acceptor(descriptor: Descriptor(fd, isSocket: true))
+    private init(fd: Int32, logger: Logger) {
+        acceptor = Acceptor(descriptor: Descriptor(fd, isSocket: true), logger: logger)
     }
 
     deinit { acceptor.close() }
@@ -154,27 +158,32 @@ public final class TCPListener: Sendable {
     /// Binds to `host:port` (port 0 picks a free port; see ``localAddress``) and listens.
     ///
     /// - Parameters:
+    ///   - host: the address to listen on (a numeric IPv4 or IPv6 address).
+    ///   - port: the port; 0 lets the kernel choose one.
     ///   - backlog: the kernel's queue of connections not yet accepted.
     ///   - reuseAddress: `SO_REUSEADDR` (rebinding a port with connections in TIME_WAIT).
     ///   - reusePort: `SO_REUSEPORT` (several listeners on one port, load-balanced by the kernel).
+    ///   - logger: where accepting reports running out of descriptors (once per episode: a
+    ///     warning when it begins, a notice with the number of back-offs when it recovers).
     /// - Throws: ``SpindleIOError`` (`EADDRINUSE`, `EACCES`...).
     public static func bind(
         host: String = "127.0.0.1", port: Int, backlog: Int32 = 1024,
-        reuseAddress: Bool = true, reusePort: Bool = false
+        reuseAddress: Bool = true, reusePort: Bool = false, logger: Logger = Logger(label: "spindle")
     ) throws -> TCPListener {
         let address = try SpindleSocketAddress(host: host, port: port)
-        return try bind(to: address, backlog: backlog, reuseAddress: reuseAddress, reusePort: reusePort)
+        return try bind(to: address, backlog: backlog, reuseAddress: reuseAddress, reusePort: reusePort, logger: logger)
     }
 
-    /// Binds to `address` and listens.
+    /// Binds to `address` and listens. The parameters are those of
+    /// ``bind(host:port:backlog:reuseAddress:reusePort:logger:)``.
     public static func bind(
         to address: SpindleSocketAddress, backlog: Int32 = 1024,
-        reuseAddress: Bool = true, reusePort: Bool = false
+        reuseAddress: Bool = true, reusePort: Bool = false, logger: Logger = Logger(label: "spindle")
     ) throws -> TCPListener {
         let fd = try Sockets.listen(
             at: address, type: Sockets.stream, backlog: backlog,
             reuseAddress: reuseAddress, reusePort: reusePort)
-        return TCPListener(fd: fd)
+        return TCPListener(fd: fd, logger: logger)
     }
 
     /// The next connection. Descriptor exhaustion (`EMFILE`) makes it back off and retry

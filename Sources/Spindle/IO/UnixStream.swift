@@ -1,4 +1,5 @@
 import Glibc
+import Logging
 
 /// A connected Unix-domain stream socket; the same surface as ``TCPStream``.
 public final class UnixStream: Sendable {
@@ -84,21 +85,24 @@ public final class UnixListener: Sendable {
     /// The path bound, removed again by `close()`.
     public let path: String
 
-    private init(fd: Int32, path: String) {
-        acceptor = Acceptor(descriptor: Descriptor(fd, isSocket: true))
+    private init(fd: Int32, path: String, logger: Logger) {
+        acceptor = Acceptor(descriptor: Descriptor(fd, isSocket: true), logger: logger)
         self.path = path
     }
 
     deinit { close() }
 
     /// Binds to `path` and listens. An existing socket file at `path` is replaced when
-    /// `removeExisting` is true.
-    public static func bind(path: String, backlog: Int32 = 1024, removeExisting: Bool = true) throws -> UnixListener {
+    /// `removeExisting` is true. `logger` is where accepting reports running out of
+    /// descriptors (see ``TCPListener/bind(host:port:backlog:reuseAddress:reusePort:logger:)``).
+    public static func bind(
+        path: String, backlog: Int32 = 1024, removeExisting: Bool = true, logger: Logger = Logger(label: "spindle")
+    ) throws -> UnixListener {
         let address = try SpindleSocketAddress(unixPath: path)
         if removeExisting { unlink(path) }
         let fd = try Sockets.listen(
             at: address, type: Sockets.stream, backlog: backlog, reuseAddress: false, reusePort: false)
-        return UnixListener(fd: fd, path: path)
+        return UnixListener(fd: fd, path: path, logger: logger)
     }
 
     /// The next connection (see ``TCPListener/accept()``).

@@ -3,6 +3,7 @@
 // ones that did not. It never waits longer than the grace period for a job that never returns.
 
 import Glibc
+import Logging
 import Synchronization
 
 /// What a blocking pool's shutdown cancelled and what it left running.
@@ -97,6 +98,16 @@ extension BlockingPool {
             counters.abandoned.store(UInt64(abandoned), ordering: .relaxed)
         }
         let report = BlockingPoolShutdownReport(cancelledJobs: cancelled, abandonedJobs: abandoned)
+        if let logger {
+            let metadata: Logger.Metadata = [
+                "pool": "\(name)", "cancelled_jobs": "\(cancelled)", "abandoned_jobs": "\(abandoned)",
+            ]
+            if abandoned > 0 {
+                logger.warning("blocking pool shut down with jobs still running (their threads finish them)", metadata: metadata)
+            } else {
+                logger.debug("blocking pool shut down", metadata: metadata)
+            }
+        }
         shutdownReport.withLock { $0 = report }
         shutdownDone.open()
         return report

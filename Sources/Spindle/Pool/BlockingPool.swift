@@ -39,6 +39,7 @@
 
 internal import CSpindle
 import Glibc
+import Logging
 import Synchronization
 
 /// Elastic OS threads that run blocking or CPU-heavy closures for async code.
@@ -90,6 +91,9 @@ public final class BlockingPool: Sendable {
     let monitorRunning = Atomic<Bool>(false)
     let shutdownReport = Lock<BlockingPoolShutdownReport?>(nil)
     let shutdownDone = Gate()
+    /// Where the shutdown's report is logged; nil for the pools of runtimes and loops, whose
+    /// own shutdown reports include the pool's.
+    let logger: Logger?
 
     /// Makes a pool. No thread starts until the first job arrives.
     ///
@@ -98,19 +102,22 @@ public final class BlockingPool: Sendable {
     ///   - maxThreads: the most threads running jobs at once, at least 1 (512 by default, for
     ///     blocking calls; CPU work alone never needs more threads than CPUs).
     ///   - keepAlive: how long an idle thread waits for a job before it exits.
+    ///   - logger: where ``shutdown(gracePeriod:)`` reports what it cancelled and left running.
     /// - Throws: ``SpindleError/invalidThreadLimit(_:)`` when `maxThreads` is below 1 or above
     ///   16,777,215.
     public convenience init(
-        name: String = "spindle-blk", maxThreads: Int = 512, keepAlive: Duration = .seconds(10)
+        name: String = "spindle-blk", maxThreads: Int = 512, keepAlive: Duration = .seconds(10),
+        logger: Logger = Logger(label: "spindle")
     ) throws(SpindleError) {
         guard maxThreads >= 1, maxThreads <= PoolControl.maxThreadLimit else {
             throw SpindleError.invalidThreadLimit(maxThreads)
         }
-        self.init(validated: name, maxThreads: maxThreads, keepAlive: keepAlive)
+        self.init(validated: name, maxThreads: maxThreads, keepAlive: keepAlive, logger: logger)
     }
 
     /// For callers whose arguments are known to be valid (runtimes, loops, `shared`).
-    init(validated name: String, maxThreads: Int = 512, keepAlive: Duration = .seconds(10)) {
+    init(validated name: String, maxThreads: Int = 512, keepAlive: Duration = .seconds(10), logger: Logger? = nil) {
+        self.logger = logger
         self.name = name
         self.maxThreads = maxThreads
         self.keepAlive = keepAlive

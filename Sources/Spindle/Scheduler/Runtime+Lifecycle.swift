@@ -84,7 +84,7 @@ extension Runtime {
     /// Cancelling the calling task cancels `operation`.
     ///
     /// - Throws: ``SpindleError/nestedRun`` when called from a thread of a running Spindle
-    ///   runtime or event loop; the errors of ``init(workers:name:)``; or `operation`'s error.
+    ///   runtime or event loop; the errors of ``init(workers:name:blockedWorkerThreshold:logger:reactor:)``; or `operation`'s error.
     public static func run<Success: Sendable>(
         workers: Int? = nil,
         reactor: ReactorChoice = .automatic,
@@ -98,7 +98,7 @@ extension Runtime {
             operation)
     }
 
-    /// The blocking form of ``run(workers:gracePeriod:_:)`` for synchronous
+    /// The blocking form of ``run(workers:reactor:gracePeriod:_:)`` for synchronous
     /// code such as a synchronous `main`: the calling thread waits until everything is done.
     public static func runBlocking<Success: Sendable>(
         workers: Int? = nil,
@@ -136,7 +136,7 @@ extension Runtime {
         let spared = registry.callersTask
         await registry.drain(until: deadline, sparing: spared, on: self)
         let pool = await shutDownBlockingPool(blockingPool, until: deadline)
-        return stopWorkers(abandoned: registry.liveCount(sparing: spared), pool: pool)
+        return stopWorkers(abandoned: leftBehind(sparing: spared), pool: pool, gracePeriod: gracePeriod)
     }
 
     /// ``shutdown(gracePeriod:)`` for synchronous callers (blocks the calling thread; on a
@@ -148,7 +148,7 @@ extension Runtime {
         let spared = registry.callersTask
         registry.drainBlocking(until: deadline, sparing: spared)
         let pool = blockingPool.shutdownBlocking(gracePeriod: .nanoseconds(remaining(until: deadline)))
-        return stopWorkers(abandoned: registry.liveCount(sparing: spared), pool: pool)
+        return stopWorkers(abandoned: leftBehind(sparing: spared), pool: pool, gracePeriod: gracePeriod)
     }
 
     /// Returns true for the one caller that moves the runtime out of `running`.
@@ -158,7 +158,16 @@ extension Runtime {
         return true
     }
 
-    private func stopWorkers(abandoned: Int, pool: BlockingPoolShutdownReport) -> ShutdownReport {
+    /// The spawned tasks other than `spared` still alive when the grace period ended: their
+    /// count, and (when there are any) their task dump, for the shutdown's log message.
+    private func leftBehind(sparing spared: UInt64?) -> (count: Int, tasks: [TaskSnapshot]) {
+        let count = registry.liveCount(sparing: spared)
+        return (count, count == 0 ? [] : taskDump().filter { $0.id != spared })
+    }
+
+    private func stopWorkers(
+        abandoned: (count: Int, tasks: [TaskSnapshot]), pool: BlockingPoolShutdownReport, gracePeriod: Duration
+    ) -> ShutdownReport {
         watch?.stop()  // first: it may be reaping a ring, which must not close under it
         let stopStart = monotonicNanos()
         shared.lifecycle.requestStop()
@@ -180,7 +189,10 @@ extension Runtime {
             }
         }
         let report = ShutdownReport(
-            abandonedTasks: abandoned, stuckWorkers: stuck, abandonedBlockingJobs: pool.abandonedJobs)
+            abandonedTasks: abandoned.count, stuckWorkers: stuck, abandonedBlockingJobs: pool.abandonedJobs)
+        report.log(
+            to: registry.logger, executor: "runtime (\(workerCount) workers)", leftBehind: abandoned.tasks,
+            gracePeriod: gracePeriod)
         shutdownReport.withLock { $0 = report }
         shutdownDone.open()
         return report

@@ -32,7 +32,7 @@ import Synchronization
 /// `withTaskExecutorPreference(_:)`, `runtime.spawn(_:)`, and everything structured inside them
 /// (`async let`, task-group children, nonisolated async functions, default actors). A plain
 /// `Task {}` does not inherit a preference; use `spawn`, or install Spindle as the process-wide
-/// default executor with ``Spindle/installAsDefaultExecutor(workers:)``.
+/// default executor with ``installAsDefaultExecutor(workers:)``.
 public final class Runtime: TaskExecutor, @unchecked Sendable {
     // @unchecked Sendable: all stored properties are immutable after init, Sendable, or atomic;
     // `threads` and `watch` are written once in init before any other thread can see `self`,
@@ -158,6 +158,9 @@ public final class Runtime: TaskExecutor, @unchecked Sendable {
 
     /// Whether the runtime has been asked to shut down (spawn now fails).
     public var isShutDown: Bool { shared.lifecycle.isShutDown }
+
+    /// The I/O backend of the workers' rings (also in ``metrics()``).
+    public var reactorBackend: ReactorBackend { shared.reactorBackend }
 
     // MARK: Executor
 

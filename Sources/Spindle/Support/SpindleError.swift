@@ -17,6 +17,10 @@ public enum SpindleError: Error, Equatable, Sendable, CustomStringConvertible {
     case threadCreationFailed(errno: Int32)
     /// A blocking pool was given a thread limit below 1 (or too large to count).
     case invalidThreadLimit(Int)
+    /// The free ``spawn(name:priority:_:)->Task<Success,Never>`` was called on a thread that is
+    /// no runtime worker and no event loop thread (a plain thread, Swift's global executor, or
+    /// a blocking-pool thread inside ``toThread(_:)``): there is no current host to spawn on.
+    case notOnSpindle
 
     public var description: String {
         switch self {
@@ -34,6 +38,8 @@ public enum SpindleError: Error, Equatable, Sendable, CustomStringConvertible {
             return "could not start a thread (errno \(errno): \(String(cString: strerror(errno))))"
         case .invalidThreadLimit(let limit):
             return "invalid thread limit \(limit): a blocking pool needs at least one thread"
+        case .notOnSpindle:
+            return "spawn was called off Spindle's threads (no runtime worker or event loop is current); spawn on a runtime or loop explicitly, or on one taken with currentSpindleHost before leaving it"
         }
     }
 }

@@ -26,8 +26,9 @@
 // The implementation is `@inlinable`: a generic channel used from another module would
 // otherwise run unspecialised, and that cost 4 µs per ping-pong round trip.
 
-/// Thrown by ``Channel/send(_:)`` once the channel is closed.
+/// Thrown by ``SpindleChannel/send(_:)`` once the channel is closed.
 public struct ChannelClosedError: Error, Equatable, Sendable {
+    /// The error (it carries nothing).
     public init() {}
 }
 

@@ -72,7 +72,7 @@ public final class HTTPServer: Sendable {
         await serve(closeListener: { listener.close() }, listener.connections) { .tcp($0) }
     }
 
-    /// Serves connections from a Unix-domain `listener` (see ``serve(_:)-TCPListener``).
+    /// Serves connections from a Unix-domain `listener` (see ``serve(_:)-(TCPListener)``).
     public func serve(_ listener: UnixListener) async {
         await serve(closeListener: { listener.close() }, listener.connections) { .unix($0) }
     }

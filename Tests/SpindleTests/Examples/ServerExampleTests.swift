@@ -214,6 +214,14 @@ extension SpindleTests {
             #expect(late)
             #expect(recovered)
             #expect(cpu < 0.25, "the server used \(cpu) s of CPU in 1 s while out of descriptors")
+            // Logged through swift-log once per episode of exhaustion, not once per back-off
+            // (over a second of exhaustion backs off at least 7 times: 5 ms doubling to 500 ms).
+            let lines = output.split(separator: "\n")
+            let began = lines.filter { $0.contains("accept is out of descriptors") }
+            let ended = lines.filter { $0.contains("accept recovered from descriptor exhaustion") }
+            #expect((1...3).contains(began.count), "\(output)")
+            #expect(began.allSatisfy { $0.contains("warning") && $0.contains("errno=\(EMFILE)") }, "\(output)")
+            #expect(ended.count >= began.count - 1 && ended.contains { $0.contains("backoffs=") }, "\(output)")
             #expect(status == 0, "\(output)")
         }
 

@@ -55,8 +55,10 @@ extension SpindleTests {
             defer { setDescriptorLimit(saved) }
             #expect(Acceptor.isExhaustion(ENOBUFS) && Acceptor.isExhaustion(ENFILE) && Acceptor.isExhaustion(ENOMEM))
             let clients = 4
-            let received = try await host.run { () -> [UInt8] in
-                let (listener, port) = try localListener()
+            let recorder = LogRecorder()
+            let (received, backoffs) = try await host.run { () -> ([UInt8], UInt64) in
+                let listener = try TCPListener.bind(host: "127.0.0.1", port: 0, logger: recorder.logger)
+                let port = try listener.localAddress.port
                 defer { listener.close() }
                 let raw = try (0..<clients).map { _ in try RawClient() }
                 defer { raw.forEach { _ = Glibc.close($0.fd) } }
@@ -96,10 +98,19 @@ extension SpindleTests {
                     setDescriptorLimit(saved)
                     let bytes = try await group.next()!
                     group.cancelAll()
-                    return bytes
+                    return (bytes, listener.acceptBackoffs)
                 }
             }
             #expect(received.sorted() == (0..<UInt8(clients)).map { $0 }, "received \(received)")
+            // The episode is logged once when it begins and once when it ends, with the count,
+            // however many times the acceptor backed off in between.
+            let began = recorder.entries(containing: "accept is out of descriptors")
+            let ended = recorder.entries(containing: "accept recovered from descriptor exhaustion")
+            #expect(began.count == 1, "\(recorder.all)")
+            #expect(began.first?.level == .warning)
+            #expect(began.first?.metadata["errno"] == "\(EMFILE)")
+            #expect(ended.count == 1, "\(recorder.all)")
+            #expect(ended.first?.metadata["backoffs"] == "\(backoffs)", "\(recorder.all), \(backoffs) back-offs")
         }
 
         /// Off Spindle (a plain task on Swift's executor) there is no ring to keep a multishot

@@ -6,8 +6,20 @@ import Testing
 
 /// Captures log messages for assertions.
 final class LogRecorder: Sendable {
+    /// One message as logged: its level, text and metadata (the handler's merged with the call's).
+    struct Entry: Sendable {
+        let level: Logger.Level
+        let message: String
+        let metadata: Logger.Metadata
+    }
+
     let messages = Lock<[String]>([])
+    let entries = Lock<[Entry]>([])
     var all: [String] { messages.withLock { $0 } }
+    /// The entries whose message contains `text`.
+    func entries(containing text: String) -> [Entry] { entries.withLock { $0 }.filter { $0.message.contains(text) } }
+    /// A logger whose messages this records.
+    var logger: Logger { Logger(label: "test") { _ in RecordingHandler(recorder: self) } }
 }
 
 struct RecordingHandler: LogHandler {
@@ -20,6 +32,8 @@ struct RecordingHandler: LogHandler {
     }
     func log(event: LogEvent) {
         recorder.messages.withLock { $0.append("\(event.level): \(event.message)") }
+        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
+        recorder.entries.withLock { $0.append(.init(level: event.level, message: "\(event.message)", metadata: merged)) }
     }
 }
 

@@ -14,9 +14,9 @@
 // `Application.run`, and are shut down after it (the group shuts down in reverse order).
 //
 // Executor. With a `Runtime` or `SpindleEventLoop` given, the server runs there. Without, it runs on
-// the runtime of the task calling `run` (`Runtime.current`, `SpindleEventLoop.current`), and if that
-// task is not on Spindle, on a `Runtime` the application creates for the call (one worker per
-// core) and shuts down when `run` returns.
+// the runtime or loop of the task calling `run` (`currentSpindleHost`), and if that task is not
+// on Spindle, on a `Runtime` the application creates for the call (one worker per core) and
+// shuts down when `run` returns.
 
 import Hummingbird
 import Logging
@@ -156,10 +156,8 @@ where Responder.Context: InitializableFromSource<ApplicationRequestContextSource
         }
         if let executor {
             await withTaskExecutorPreference(executor, operation: serving)
-        } else if let runtime = Runtime.current {
-            await withTaskExecutorPreference(runtime, operation: serving)
-        } else if let loop = SpindleEventLoop.current {
-            await withTaskExecutorPreference(loop, operation: serving)
+        } else if let host = currentSpindleHost {
+            await withTaskExecutorPreference(host, operation: serving)
         } else {
             let runtime = try Runtime()
             await withTaskExecutorPreference(runtime, operation: serving)

@@ -44,6 +44,9 @@ import Testing
             client.close()
             #expect(error == nil || error!.isBrokenPipe || error!.isConnectionReset)
             #expect(SpindleEventLoop.current != nil)
+            // The free `spawn` (Spindle's host) beside NIO's names.
+            let spawned = try await spawn(name: "coexists") { 1 }.value
+            #expect(spawned == 1)
             return received ?? ""
         }
         #expect(outcome == "coexists")
@@ -100,6 +103,7 @@ import Testing
             SpindleChannel<Int>.self,
             SpindleError.self,
             SpindleEventLoop.self,
+            SpindleHost.self,
             SpindleIOError.self,
             SpindleSocketAddress.self,
             TCPListener.self,
@@ -112,6 +116,6 @@ import Testing
             UnixStream.self,
             WorkerMetrics.self,
         ]
-        #expect(types.count == 33)
+        #expect(types.count == 34)
     }
 }
