@@ -20,12 +20,12 @@ ALLOWED = {
     "Pool": {"Support"},
     "Core": {"Support", "Timers", "Reactor", "Pool"},
     "Scheduler": {"Support", "Timers", "Reactor", "Pool", "Core"},
-    "SpindleEventLoop": {"Support", "Timers", "Reactor", "Pool", "Core"},
+    "EventLoop": {"Support", "Timers", "Reactor", "Pool", "Core"},
     "Sync": {"Support"},
-    "Time": {"Support", "Timers", "Core", "Scheduler", "SpindleEventLoop"},
-    "IO": {"Support", "Timers", "Reactor", "Pool", "Core", "Scheduler", "SpindleEventLoop", "Time", "Sync"},
-    "Blocking": {"Support", "Pool", "Core", "Scheduler", "SpindleEventLoop"},
-    "Global": {"Support", "Timers", "Reactor", "Pool", "Core", "Scheduler", "SpindleEventLoop"},
+    "Time": {"Support", "Timers", "Core", "Scheduler", "EventLoop"},
+    "IO": {"Support", "Timers", "Reactor", "Pool", "Core", "Scheduler", "EventLoop", "Time", "Sync"},
+    "Blocking": {"Support", "Pool", "Core", "Scheduler", "EventLoop"},
+    "Global": {"Support", "Timers", "Reactor", "Pool", "Core", "Scheduler", "EventLoop"},
 }
 MAX_LINES = 400
 
