@@ -40,8 +40,9 @@ extension SpindleEventLoop {
     /// Which clock a loop's timers follow.
     ///
     /// ```swift
-    /// let attempts = try await SpindleEventLoop.run(clock: .virtual) {
-    ///     try await withTimeout(.seconds(3600)) { try await stream.read() }  // ends at once
+    /// // Throws TimeoutError after an hour of virtual time: a few milliseconds of real time.
+    /// try await SpindleEventLoop.run(clock: .virtual) {
+    ///     try await withTimeout(.seconds(3600)) { try await silentPeer.read() }
     /// }
     /// ```
     public enum ClockMode: Sendable, Equatable {
