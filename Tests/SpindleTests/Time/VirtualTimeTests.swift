@@ -215,6 +215,19 @@ extension SpindleTests {
             await loop.shutdown()
         }
 
+        /// `runBlocking` on the caller's thread: a virtual day, and the shutdown that follows.
+        @Test func runBlockingOnTheCallersThreadTakesAVirtualClock() throws {
+            let start = ContinuousClock.now
+            let elapsed = try SpindleEventLoop.runBlocking(clock: .virtual) { () async throws -> Duration in
+                let clock = SpindleEventLoop.current!.clock
+                let begin = clock.now
+                try await Task.sleep(for: .seconds(86_400))
+                return begin.duration(to: clock.now)
+            }
+            #expect(elapsed == .seconds(86_400))
+            #expect(ContinuousClock.now - start < .seconds(1))
+        }
+
         @Test func aRealLoopsClockIsTheMonotonicClock() async throws {
             let (before, now, after, mode) = try await SpindleEventLoop.run { () -> (UInt64, UInt64, UInt64, SpindleEventLoop.ClockMode) in
                 let loop = SpindleEventLoop.current!
