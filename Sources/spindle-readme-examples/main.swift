@@ -37,7 +37,7 @@ let elapsed = try await SpindleEventLoop.run(clock: .virtual) { () async throws 
     let start = clock.now
     var delay = Duration.seconds(1)
     for _ in 0..<12 {                                    // back-off: 1 s, 2 s, 4 s ... 2048 s
-        try await Task.sleep(for: delay)
+        try await clock.sleep(for: delay)                // or Spindle.sleep, or Task.sleep
         delay = delay * 2
     }
     _ = try? await withTimeout(.seconds(3600)) { try await Spindle.sleep(for: .seconds(7200)) }

@@ -3,9 +3,10 @@
 // so a test of an hour of timeouts and back-offs runs in milliseconds, the same way every run.
 //
 // What follows the loop's clock: every deadline set on its wheels, which is every timer the
-// loop has. `Spindle.sleep(for:)`, `withTimeout`, `Task.sleep` on the loop's executor (through
-// the scheduling hook, which hands over a delay), the clock's own `sleep` (LoopClock), and the
-// grace period of the loop's shutdown. What cannot: code that reads a real clock itself
+// loop has. `Spindle.sleep(for:)`, `withTimeout`, the clock's own `sleep` (LoopClock), the grace
+// period of the loop's shutdown, and `Task.sleep` on the loop's executor: the scheduling hook
+// hands over a ContinuousClock instant, converted by its real distance (exact after rounding
+// up to the tick, unless the thread was descheduled inside `Task.sleep`). What cannot: code that reads a real clock itself
 // (`ContinuousClock.now`, `Date()`); such code should take the loop's `clock` (a Swift
 // `Clock`). `Spindle.sleep(until:)` with a `ContinuousClock` instant converts it by its real
 // distance from the present.
