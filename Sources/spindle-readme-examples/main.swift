@@ -38,6 +38,20 @@ func startHeartbeat() throws(SpindleError) -> Task<Int, Never> {
 let beats = try await SpindleEventLoop.run { try await startHeartbeat().value }
 print("beats:", beats)
 
+// README: "Virtual time for tests"
+let elapsed = try await SpindleEventLoop.run(clock: .virtual) { () async throws -> Duration in
+    let clock = SpindleEventLoop.current!.clock          // the loop's time, a Swift Clock
+    let start = clock.now
+    var delay = Duration.seconds(1)
+    for _ in 0..<12 {                                    // back-off: 1 s, 2 s, 4 s ... 2048 s
+        try await clock.sleep(for: delay)                // or Spindle.sleep, or Task.sleep
+        delay = delay * 2
+    }
+    _ = try? await withTimeout(.seconds(3600)) { try await Spindle.sleep(for: .seconds(7200)) }
+    return start.duration(to: clock.now)
+}
+print("virtual time:", elapsed)                          // 7695.0 seconds, in a few milliseconds
+
 // README: "Blocking work: toThread and runInExecutor"
 // (stand-ins for the README's `readWholeFile` and `sha256`, so the snippet compiles as written)
 import Glibc

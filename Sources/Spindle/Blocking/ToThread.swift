@@ -38,6 +38,9 @@ private nonisolated(nonsending) func runRecorded<Success: Sendable>(
     let activity = SpawnedTaskRecord.ofCurrentTask
     activity?.suspending(on: TaskWait.blockingJob)
     defer { activity?.resumed() }
+    // On a virtual-time loop the clock waits for the job, as Tokio's does for `spawn_blocking`.
+    let holdsTime = SpindleEventLoop.beginBlockingWait()
+    defer { holdsTime?.endBlockingWait() }
     return try await pool.run(body)
 }
 

@@ -12,11 +12,17 @@
 // job (a `Task.sleep` in progress) keeps its deadline: it is re-armed on the global executor
 // rather than run early; so does a `Spindle.sleep`, which is then resumed from a task there.
 //
+// A timer's deadline is on its executor's clock: `now` says where that clock stands (a virtual
+// event loop passes `.max`: its timers are all due, as its idle loop would have jumped to them).
+//
 // If Spindle itself is the process's global executor, there is nowhere else to go: the job runs
 // in place on the calling thread, and a `Spindle.sleep` ends with `CancellationError`.
 
 enum Afterlife {
-    static func adopt(_ jobs: [UnownedJob], timers: [TimedAction] = [], from executor: some TaskExecutor) {
+    static func adopt(
+        _ jobs: [UnownedJob], timers: [TimedAction] = [], from executor: some TaskExecutor,
+        now timerNow: UInt64 = monotonicNanos()
+    ) {
         let global = globalConcurrentExecutor
         var live: [TimedAction] = []
         for timer in timers {
@@ -38,8 +44,8 @@ enum Afterlife {
             return
         }
         for job in jobs { global.enqueue(job) }
-        let now = monotonicNanos()
-        for timer in timers {
+        let now = timerNow
+        for timer in timers.sorted(by: { $0.deadline < $1.deadline }) {
             if timer.deadline <= now {
                 fire(timer.action, on: global)
                 continue

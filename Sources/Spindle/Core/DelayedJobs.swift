@@ -13,6 +13,6 @@ extension TimerScheduler where Self: TaskExecutor {
             enqueue(ExecutorJob(job))
             return
         }
-        scheduleTimer(.job(job), deadline: monotonicDeadline(after: duration))
+        scheduleTimer(.job(job), deadline: timerDeadline(after: duration))
     }
 }

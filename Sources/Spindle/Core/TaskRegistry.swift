@@ -243,13 +243,13 @@ extension TaskRegistry {
     }
 
     /// Suspends until every tracked task other than `spared` has returned or `deadline`
-    /// (CLOCK_MONOTONIC ns) passes. Ignores the caller's cancellation and blocks no thread: the
+    /// (on `owner`'s timer clock) passes. Ignores the caller's cancellation and blocks no thread: the
     /// caller waits on a wheel entry of `owner` that the deadline fires or the last `finish`
     /// wakes (see the file comment).
     func drain(until deadline: UInt64, sparing spared: UInt64?, on owner: some TimerScheduler) async {
         let waiter = SleepWaiter()
         let waker = Waker.task(waiter)
-        guard monotonicNanos() < deadline, register(waker, sparing: spared) else { return }
+        guard owner.timerNow < deadline, register(waker, sparing: spared) else { return }
         // Nothing throws: the waiter has no cancellation handler, it is only fired or woken.
         try? await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
             if waiter.arm(continuation) {
@@ -287,11 +287,13 @@ extension TaskRegistry {
     }
 }
 
-/// Shuts `pool` down within what is left before `deadline`. Shutdown cancels its caller if
+/// Shuts `pool` down within what is left before `deadline` (on `owner`'s timer clock). Shutdown cancels its caller if
 /// that is a spawned task; the pool's shutdown still honours the grace period then, suspending
 /// rather than blocking the worker or loop thread (BlockingPool+Shutdown.swift).
-func shutDownBlockingPool(_ pool: BlockingPool, until deadline: UInt64) async -> BlockingPoolShutdownReport {
-    await pool.shutdown(gracePeriod: .nanoseconds(remaining(until: deadline)))
+func shutDownBlockingPool(
+    _ pool: BlockingPool, until deadline: UInt64, on owner: some TimerScheduler
+) async -> BlockingPoolShutdownReport {
+    await pool.shutdown(gracePeriod: .nanoseconds(owner.timerRemaining(until: deadline)))
 }
 
 /// asyncio.run's shape, shared by `Runtime.run` and `SpindleEventLoop.run`: runs `operation` on

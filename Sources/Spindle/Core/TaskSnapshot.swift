@@ -97,8 +97,10 @@ extension TaskSnapshot {
 
 extension TaskRegistry {
     /// Snapshots of the live tasks. `runningOn` says which thread runs the task at an address
-    /// (a worker's index, nil for a loop), or nothing if none does.
-    func snapshots(runningOn: (UInt) -> Int??) -> [TaskSnapshot] {
+    /// (a worker's index, nil for a loop), or nothing if none does. `timerNow` is the present
+    /// on the clock of the executor's timers (a virtual loop's differs), for the time a sleep
+    /// or timeout has left; ages are real time.
+    func snapshots(timerNow: UInt64 = monotonicNanos(), runningOn: (UInt) -> Int??) -> [TaskSnapshot] {
         let now = monotonicNanos()
         return liveTasks().map { record, task in
             let state: TaskSnapshot.State
@@ -106,7 +108,7 @@ extension TaskRegistry {
                 state = .running(worker: worker)
             } else if record.owner.load(ordering: .relaxed) == 0 {
                 state = .queued
-            } else if let wait = TaskSnapshot.Wait(word: record.wait.load(ordering: .relaxed), now: now) {
+            } else if let wait = TaskSnapshot.Wait(word: record.wait.load(ordering: .relaxed), now: timerNow) {
                 state = .suspended(wait)
             } else {
                 state = .notRunning

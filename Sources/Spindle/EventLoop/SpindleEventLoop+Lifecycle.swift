@@ -51,15 +51,20 @@ extension SpindleEventLoop {
     /// Starts a loop on a new thread, runs `operation` on it, then shuts the loop down
     /// (cancelling spawned tasks still running, waiting up to `gracePeriod`).
     ///
+    /// With `clock: .virtual` the loop's time is virtual (``ClockMode/virtual``): a test of
+    /// timeouts and back-offs runs as fast as the loop can turn, and the grace period is
+    /// virtual too.
+    ///
     /// - Throws: ``SpindleError/nestedRun`` on a thread of a running Spindle runtime or loop.
     public static func run<Success: Sendable>(
         reactor: ReactorChoice = .automatic,
+        clock: ClockMode = .real,
         gracePeriod: Duration = .seconds(10),
         _ operation: sending @escaping () async throws -> Success
     ) async throws -> Success {
         if ExecutorContext.isOnSpindleThread { throw SpindleError.nestedRun }
         return try await runThenShutDown(
-            on: try SpindleEventLoop(reactor: reactor),
+            on: try SpindleEventLoop(reactor: reactor, clock: clock),
             shutdown: { await $0.shutdown(gracePeriod: gracePeriod) },
             operation)
     }
@@ -76,15 +81,20 @@ extension SpindleEventLoop {
     /// turning on this thread until `operation` returns, as asyncio.run's loop runs until its
     /// main coroutine ends, so `operation` may still await timers, I/O and its own tasks.
     ///
+    /// `clock: .virtual` makes the loop's time virtual (``ClockMode/virtual``), as in
+    /// ``run(reactor:clock:gracePeriod:_:)``.
+    ///
     /// - Throws: ``SpindleError/nestedRun`` on a thread of a running Spindle runtime or loop;
     ///   otherwise what `operation` threw.
     public static func runBlocking<Success: Sendable>(
         reactor: ReactorChoice = .automatic,
+        clock: ClockMode = .real,
         gracePeriod: Duration = .seconds(10),
         _ operation: sending @escaping () async throws -> Success
     ) throws -> Success {
         if ExecutorContext.isOnSpindleThread { throw SpindleError.nestedRun }
-        let loop = try SpindleEventLoop(onCurrentThread: (), stoppedByRunBlocking: true, reactor: reactor)
+        let loop = try SpindleEventLoop(
+            onCurrentThread: (), stoppedByRunBlocking: true, reactor: reactor, clock: clock)
         let outcome = ResultBox<Success>()
         Task(executorPreference: loop) { await outcome.capture(operation) }
         loop.runLoop { outcome.isSet }
@@ -94,16 +104,16 @@ extension SpindleEventLoop {
         return try outcome.get()
     }
 
-    /// The end of ``runBlocking(reactor:gracePeriod:_:)``, on the loop's thread: shuts the loop down
+    /// The end of ``runBlocking(reactor:clock:gracePeriod:_:)``, on the loop's thread: shuts the loop down
     /// (or, if a shutdown began during the run, turns until it is done), then stops it, runs
     /// the last turn and closes the ring.
     private func endRunBlocking(gracePeriod: Duration) {
         if beginShutdown() {
             // The same steps as `shutdown`, with this thread turning the loop meanwhile.
-            let deadline = monotonicDeadline(after: gracePeriod)
+            let deadline = timerDeadline(after: gracePeriod)
             runLoop(until: { registry.liveCount == 0 }, deadline: deadline)
             // Running pool jobs do not need the loop; their completions queue up for the last turn.
-            let pool = blockingPool.shutdownBlocking(gracePeriod: .nanoseconds(remaining(until: deadline)))
+            let pool = blockingPool.shutdownBlocking(gracePeriod: .nanoseconds(timerRemaining(until: deadline)))
             record(ShutdownReport(
                 abandonedTasks: registry.liveCount, stuckWorkers: 0, abandonedBlockingJobs: pool.abandonedJobs),
                 leftBehind: registry.liveCount == 0 ? [] : taskDump(), gracePeriod: gracePeriod)
@@ -130,7 +140,7 @@ extension SpindleEventLoop {
     /// and it ends as soon as the last of them finishes. The thread stops once the caller
     /// suspends or finishes; what it does after that runs on Swift's global executor.
     ///
-    /// On a loop that ``runBlocking(reactor:gracePeriod:_:)`` runs, the loop goes on turning until the
+    /// On a loop that ``runBlocking(reactor:clock:gracePeriod:_:)`` runs, the loop goes on turning until the
     /// run's operation returns.
     @discardableResult
     public func shutdown(gracePeriod: Duration = .seconds(10)) async -> ShutdownReport {
@@ -138,10 +148,10 @@ extension SpindleEventLoop {
             if !inEventLoop { shutdownDone.wait() }
             return shutdownReport.withLock { $0 } ?? ShutdownReport(abandonedTasks: 0, stuckWorkers: 0)
         }
-        let deadline = monotonicDeadline(after: gracePeriod)
+        let deadline = timerDeadline(after: gracePeriod)  // virtual on a virtual loop
         let spared = registry.callersTask
         await registry.drain(until: deadline, sparing: spared, on: self)
-        let pool = await shutDownBlockingPool(blockingPool, until: deadline)
+        let pool = await shutDownBlockingPool(blockingPool, until: deadline, on: self)
         let abandoned = registry.liveCount(sparing: spared)
         let leftBehind = abandoned == 0 ? [] : taskDump().filter { $0.id != spared }
         var stuck = 0

@@ -5,7 +5,7 @@ extension SpindleEventLoop {
     /// ``Runtime/taskDump()``; a running task's worker is nil). Callable from any thread.
     public func taskDump() -> [TaskSnapshot] {
         let running = publishedJob.load(ordering: .relaxed)
-        return registry.snapshots { address in address == running ? .some(nil) : nil }
+        return registry.snapshots(timerNow: now) { address in address == running ? .some(nil) : nil }
     }
 
     /// ``taskDump()`` as text: a header line and one line per task, oldest first.

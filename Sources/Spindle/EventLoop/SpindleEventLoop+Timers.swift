@@ -7,6 +7,8 @@ import Synchronization
 @_spi(ExperimentalScheduling) import _Concurrency
 
 extension SpindleEventLoop: TimerScheduler {
+    /// The loop's clock: real, or virtual (SpindleEventLoop+VirtualTime.swift).
+    var timerNow: UInt64 { now }
 
     /// Sets a timer: on the loop's own wheel from its thread, else on the shared one.
     func scheduleTimer(_ action: TimerAction, deadline: UInt64) {
@@ -16,13 +18,13 @@ extension SpindleEventLoop: TimerScheduler {
             return
         }
         if lifecycle.isStopped {
-            Afterlife.adopt([], timers: [(action, deadline)], from: self)
+            Afterlife.adopt([], timers: [(action, deadline)], from: self, now: afterlifeNow)
             return
         }
         remoteTimers.insert(action, deadline: deadline)
         if lifecycle.isStopped {
             // The loop exited meanwhile and its last drain may have missed this timer.
-            Afterlife.adopt([], timers: remoteTimers.removeAll(), from: self)
+            Afterlife.adopt([], timers: remoteTimers.removeAll(), from: self, now: afterlifeNow)
             return
         }
         // The loop must recompute its park timeout.
@@ -36,7 +38,7 @@ extension SpindleEventLoop: TimerScheduler {
         defer { firingTimers = false }
         var now: UInt64 = 0
         if !timers.isEmpty {
-            now = monotonicNanos()
+            now = self.now
             while let action = timers.popDue(now: now) {
                 action.fire()  // resumes its task into `resumed`
                 counters.timersFired.bump()
@@ -45,7 +47,7 @@ extension SpindleEventLoop: TimerScheduler {
             counters.timersPending.store(UInt64(timers.count), ordering: .relaxed)
         }
         if remoteTimers.deadline != .max {
-            let due = remoteTimers.popDue(now: now == 0 ? monotonicNanos() : now)
+            let due = remoteTimers.popDue(now: now == 0 ? self.now : now)
             for action in due { action.fire() }
             counters.timersFired.bump(by: UInt64(due.count))
             counters.jobsRun.bump(by: UInt64(due.count))

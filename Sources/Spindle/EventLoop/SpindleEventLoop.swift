@@ -19,7 +19,9 @@
 // The loop is a `SerialExecutor` (it can back actors and be the main executor) and a
 // `TaskExecutor` (task executor preference), with the same surface as `Runtime`.
 //
-// Its lifecycle is SpindleEventLoop+Lifecycle.swift; its timers SpindleEventLoop+Timers.swift.
+// Its lifecycle is SpindleEventLoop+Lifecycle.swift; its timers SpindleEventLoop+Timers.swift;
+// virtual time (a clock that jumps to the next deadline when the loop is idle)
+// SpindleEventLoop+VirtualTime.swift.
 
 internal import CSpindle
 import Glibc
@@ -46,7 +48,12 @@ public final class SpindleEventLoop: SerialExecutor, TaskExecutor, @unchecked Se
     /// spawns 100,000 tasks in one job, and a wake-up queued behind them waited for all of them).
     var resumed = JobDeque(capacity: 64)
     var firingTimers = false
-    var timers = TimerWheel()
+    var timers: TimerWheel
+    /// The clock of a loop made with ``ClockMode/virtual``, nil for real time. Set once.
+    let virtualClock: VirtualClock?
+    /// Virtual time only: this loop's tasks waiting for a blocking-pool job. Time holds still
+    /// while one runs (SpindleEventLoop+VirtualTime.swift).
+    let blockingWaits = Atomic<Int>(0)
     /// Created on the loop's thread before anything runs; never changed afterwards.
     var reactor: Reactor!
     /// The backend `reactor` is (ReactorSelection.swift).
@@ -54,9 +61,9 @@ public final class SpindleEventLoop: SerialExecutor, TaskExecutor, @unchecked Se
 
     private let inbox = Lock(JobDeque(capacity: 256))
     /// Inbox length, written inside its lock (sequentially consistent; see the file comment).
-    private let inboxCount = Atomic<Int>(0)
+    let inboxCount = Atomic<Int>(0)
     /// Timers set from other threads (and while stopping), fired by the loop.
-    let remoteTimers = SharedTimerWheel()
+    let remoteTimers: SharedTimerWheel
     /// True while the loop is parked or about to park.
     let parked = Atomic<Bool>(false)
     let finished = Gate()
@@ -88,12 +95,18 @@ public final class SpindleEventLoop: SerialExecutor, TaskExecutor, @unchecked Se
     ///   - reactor: io_uring or epoll; `.automatic` (the default) takes io_uring when the kernel
     ///     and the sandbox allow it, and honours `SPINDLE_REACTOR` (see ``ReactorChoice``).
     ///   - logger: where failures of spawned tasks that nobody can await are reported.
+    ///   - clock: `.real` (the default), or `.virtual` for tests: time stands still while
+    ///     the loop has work and jumps to the next timer when it has none (``ClockMode``).
     /// - Throws: ``SpindleError/ioUringUnavailable(errno:reason:)`` when io_uring was asked for
     ///   and the kernel refuses it; ``SpindleError/threadCreationFailed(errno:)``.
     public init(
-        name: String = "spindle-loop", reactor: ReactorChoice = .automatic, logger: Logger = Logger(label: "spindle")
+        name: String = "spindle-loop", reactor: ReactorChoice = .automatic, logger: Logger = Logger(label: "spindle"),
+        clock: ClockMode = .real
     ) throws(SpindleError) {
         DispatchWarmUp.ensure()
+        virtualClock = clock == .virtual ? VirtualClock() : nil
+        timers = TimerWheel(clock: Self.wheelClock(virtualClock))
+        remoteTimers = SharedTimerWheel(clock: Self.wheelClock(virtualClock))
         registry = TaskRegistry(logger: logger)
         stoppedByRunBlocking = false
         let backend = try ReactorSelection.resolve(reactor, logger: logger)
@@ -126,9 +139,12 @@ public final class SpindleEventLoop: SerialExecutor, TaskExecutor, @unchecked Se
     /// `runBlocking` and the main executor). The ring is created here, on that thread.
     init(
         onCurrentThread: (), stoppedByRunBlocking: Bool = false, reactor: ReactorChoice = .automatic,
-        logger: Logger = Logger(label: "spindle")
+        logger: Logger = Logger(label: "spindle"), clock: ClockMode = .real
     ) throws(SpindleError) {
         DispatchWarmUp.ensure()
+        virtualClock = clock == .virtual ? VirtualClock() : nil
+        timers = TimerWheel(clock: Self.wheelClock(virtualClock))
+        remoteTimers = SharedTimerWheel(clock: Self.wheelClock(virtualClock))
         registry = TaskRegistry(logger: logger)
         self.stoppedByRunBlocking = stoppedByRunBlocking
         let backend = try ReactorSelection.resolve(reactor, logger: logger)
@@ -208,8 +224,8 @@ public final class SpindleEventLoop: SerialExecutor, TaskExecutor, @unchecked Se
     // MARK: The loop
 
     /// Loop thread only: runs until a stop is requested and the queues are empty, or until
-    /// `condition` returns true (checked once per turn), or until `deadline` (CLOCK_MONOTONIC
-    /// ns) passes: a loop with nothing to do parks no later than that.
+    /// `condition` returns true (checked once per turn), or until `deadline` (on the loop's
+    /// clock, `now`) passes: a loop with nothing to do parks no later than that.
     func runLoop(until condition: () -> Bool = { false }, deadline: UInt64 = .max) {
         let previous = spindle_current_loop()
         let previousReactor = Reactor.current
@@ -225,7 +241,7 @@ public final class SpindleEventLoop: SerialExecutor, TaskExecutor, @unchecked Se
         // correctly: Swift asks `isIsolatingCurrentContext()`, which is true on this thread.
         let taskExecutor = asUnownedTaskExecutor()
         while true {
-            if condition() || (deadline != .max && monotonicNanos() >= deadline) { break }
+            if condition() || (deadline != .max && now >= deadline) { break }
             fireTimers()
             moveInbox()
             // A turn runs as many jobs as were queued when it began, so it always ends (and the
@@ -279,7 +295,8 @@ public final class SpindleEventLoop: SerialExecutor, TaskExecutor, @unchecked Se
             while let job = resumed.popFirst() { leftovers.append(job) }
             while let job = runQueue.popFirst() { leftovers.append(job) }
             leftovers.append(contentsOf: takeInbox())
-            Afterlife.adopt(leftovers, timers: timers.removeAll() + remoteTimers.removeAll(), from: self)
+            Afterlife.adopt(
+                leftovers, timers: timers.removeAll() + remoteTimers.removeAll(), from: self, now: afterlifeNow)
         }
     }
 
@@ -319,7 +336,12 @@ public final class SpindleEventLoop: SerialExecutor, TaskExecutor, @unchecked Se
             timers.sweepIfStale(now: monotonicNanos())  // idle: drop cancelled sleeps (TimerWheel.swift)
             counters.timersPending.store(UInt64(timers.count), ordering: .relaxed)
         }
-        reactor.park(deadline: min(deadline, timers.nextDeadline, remoteTimers.deadline))
+        let wakeAt = min(deadline, timers.nextDeadline, remoteTimers.deadline)
+        if let virtualClock {
+            parkVirtually(until: wakeAt, clock: virtualClock)  // the one test real time pays
+        } else {
+            reactor.park(deadline: wakeAt)
+        }
         parked.store(false, ordering: .sequentiallyConsistent)
     }
 

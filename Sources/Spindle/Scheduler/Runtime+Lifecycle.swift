@@ -135,7 +135,7 @@ extension Runtime {
         let deadline = monotonicDeadline(after: gracePeriod)
         let spared = registry.callersTask
         await registry.drain(until: deadline, sparing: spared, on: self)
-        let pool = await shutDownBlockingPool(blockingPool, until: deadline)
+        let pool = await shutDownBlockingPool(blockingPool, until: deadline, on: self)
         return stopWorkers(abandoned: leftBehind(sparing: spared), pool: pool, gracePeriod: gracePeriod)
     }
 

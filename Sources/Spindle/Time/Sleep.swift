@@ -23,7 +23,7 @@ internal import CSpindle
 /// - Throws: `CancellationError` if the task is cancelled first.
 public nonisolated(nonsending) func sleep(for duration: Duration) async throws {
     guard let host = TimerHost.current else { return try await Task.sleep(for: duration) }
-    try await sleep(on: host, deadline: monotonicDeadline(after: duration))
+    try await sleep(on: host, deadline: host.deadline(after: duration))
 }
 
 /// Suspends the current task until `deadline`.
@@ -34,10 +34,11 @@ public nonisolated(nonsending) func sleep(until deadline: ContinuousClock.Instan
         return try await Task.sleep(until: deadline, clock: .continuous)
     }
     let delay = ContinuousClock.now.duration(to: deadline)
-    try await sleep(on: host, deadline: monotonicDeadline(after: max(delay, .zero)))
+    try await sleep(on: host, deadline: host.deadline(after: max(delay, .zero)))
 }
 
-private nonisolated(nonsending) func sleep(on host: TimerHost, deadline: UInt64) async throws {
+/// Sleeps until `deadline` on `host`'s clock; `host` may be another thread's (LoopClock).
+nonisolated(nonsending) func sleep(on host: TimerHost, deadline: UInt64) async throws {
     if Task.isCancelled { throw CancellationError() }
     let activity = SpawnedTaskRecord.ofCurrentTask  // for the task dump
     activity?.suspending(on: TaskWait.sleep(until: deadline))
@@ -50,7 +51,8 @@ private nonisolated(nonsending) func sleep(on host: TimerHost, deadline: UInt64)
                 return
             }
             // Still on the thread that was current when the sleep began (the closure runs
-            // synchronously), so the host's wheel is this thread's.
+            // synchronously), so the host's wheel is this thread's; for a `LoopClock` sleep from
+            // elsewhere, the loop puts the timer on its shared wheel.
             host.schedule(.wake(Unmanaged.passRetained(waiter)), deadline: deadline)
         }
     } onCancel: {
@@ -74,6 +76,15 @@ enum TimerHost {
         switch self {
         case .worker(let worker): return worker._withUnsafeGuaranteedRef { $0.shared }
         case .loop(let loop): return loop.takeUnretainedValue()
+        }
+    }
+
+    /// A deadline `duration` from now on this host's timer clock: real on a worker, the loop's
+    /// (perhaps virtual) on an event loop.
+    func deadline(after duration: Duration) -> UInt64 {
+        switch self {
+        case .worker: return monotonicDeadline(after: duration)
+        case .loop(let loop): return loop._withUnsafeGuaranteedRef { $0.timerDeadline(after: duration) }
         }
     }
 

@@ -69,7 +69,7 @@ private func withTimeout<Success: Sendable>(
     _ duration: Duration, on owner: any TimerScheduler,
     operation: @escaping @Sendable () async throws -> Success
 ) async throws -> Success {
-    let deadline = monotonicDeadline(after: duration)
+    let deadline = owner.timerDeadline(after: duration)  // the loop's clock on a virtual loop
     let activity = SpawnedTaskRecord.ofCurrentTask  // for the task dump
     activity?.suspending(on: TaskWait.timeout(until: deadline))
     defer { activity?.resumed() }

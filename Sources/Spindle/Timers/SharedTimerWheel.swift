@@ -11,8 +11,13 @@
 import Synchronization
 
 final class SharedTimerWheel: Sendable {
-    private let wheel = Lock(TimerWheel())
+    private let wheel: Lock<TimerWheel>
     private let earliest = Atomic<UInt64>(.max)
+
+    /// A wheel on `clock` (CLOCK_MONOTONIC, or a virtual loop's clock: TimerWheel's `clock`).
+    init(clock: @escaping @Sendable () -> UInt64 = monotonicNanos) {
+        wheel = Lock(TimerWheel(clock: clock))
+    }
 
     /// The earliest deadline (CLOCK_MONOTONIC ns), `.max` when empty.
     var deadline: UInt64 { earliest.load(ordering: .acquiring) }

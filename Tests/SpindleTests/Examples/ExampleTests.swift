@@ -36,6 +36,7 @@ extension SpindleTests {
             #expect(output.contains("sum: 49995000"), "\(output)")
             #expect(output.contains("answer: 42"), "\(output)")
             #expect(output.contains("beats: 1"), "\(output)")
+            #expect(output.contains("virtual time: 7695.0 seconds"), "\(output)")
             #expect(output.contains("digest computed: true"), "\(output)")
             #expect(output.contains("channel: [0, 1, 2]"), "\(output)")
             #expect(output.contains("echoed: hello"), "\(output)")

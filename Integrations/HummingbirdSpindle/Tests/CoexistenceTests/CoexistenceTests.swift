@@ -91,6 +91,7 @@ import Testing
             HTTPResponseWriter.self,
             HTTPServer.self,
             HTTPServerError.self,
+            LoopClock.self,
             ReactorBackend.self,
             ReactorChoice.self,
             Runtime.self,
