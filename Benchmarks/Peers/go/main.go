@@ -3,7 +3,7 @@
 // `spindle-bench --runtimes go` puts Go beside Spindle in the same rounds.
 //
 //	spindle-peer-go --workload W1 --threads N [--quick]   one RESULT line, as spindle-bench prints
-//	spindle-peer-go --serve W8|W9 --threads N             prints "PORT <n>", serves until killed
+//	spindle-peer-go --serve W8|W9 --threads N             prints "PORT <n>", serves until stdin ends
 //
 // --threads sets GOMAXPROCS. W8 is net/http answering GET / with "Hello, World!"; W9 echoes
 // what it reads. Both listen on 127.0.0.1 with a port the kernel picks; Go's TCP connections
@@ -13,6 +13,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -59,6 +60,13 @@ func main() {
 		die("--threads takes a count of at least 1")
 	}
 	runtime.GOMAXPROCS(*threads)
+	if *serve != "" {
+		// The server ends when its standard input does: when spindle-bench closes it, or dies.
+		go func() {
+			io.Copy(io.Discard, os.Stdin)
+			os.Exit(0)
+		}()
+	}
 	switch *serve {
 	case "W8":
 		serveHTTP()

@@ -88,7 +88,7 @@ struct Host: Sendable {
             let floor = FloorExecutor()
             executor = floor
             stop = { floor.shutdown() }
-        case .swiftDefault, .swiftNIO, .hummingbird:
+        case .swiftDefault, .swiftNIO, .hummingbird, .tokio, .go:
             executor = nil
             stop = {}
         }

@@ -9,7 +9,7 @@ import ArgumentParser
 struct SpindleBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spindle-bench",
-        abstract: "Compare Spindle with Swift's default executor, SwiftNIO, Hummingbird and a trivial executor.",
+        abstract: "Compare Spindle with Swift's default executor, SwiftNIO, Hummingbird, a trivial executor, Tokio and Go.",
         discussion: """
             Each measurement runs in a fresh child process. Ratios compare a runtime with the \
             workload's baseline at the same thread count (swift-default; hummingbird for W8, \
@@ -19,7 +19,7 @@ struct SpindleBench: ParsableCommand {
     @Option(help: "Comma-separated workload ids (W1,W2,W3,W4,W5,W6,W7,W8,W9,W10,W11).")
     var workloads = WorkloadID.allCases.map(\.rawValue).joined(separator: ",")
 
-    @Option(help: "Comma-separated runtimes (spindle,eventloop,swift-default,swift-nio,floor,hummingbird,hummingbird-spindle).")
+    @Option(help: "Comma-separated runtimes (spindle,eventloop,swift-default,swift-nio,floor,hummingbird,hummingbird-spindle,tokio,go).")
     var runtimes = RuntimeKind.allCases.map(\.rawValue).joined(separator: ",")
 
     @Option(help: "Comma-separated thread counts. eventloop and floor run only at 1.")
@@ -39,6 +39,9 @@ struct SpindleBench: ParsableCommand {
 
     @Option(help: "Seconds before a child process is killed and reported as failed.")
     var timeout: Double = 120
+
+    @Flag(help: "W8 and W9: also count each server's syscalls per message with perf stat (slows the servers a little).")
+    var serverCost = false
 
     @Flag(help: .hidden)
     var child = false
@@ -84,9 +87,10 @@ struct SpindleBench: ParsableCommand {
             if code != 0 { throw ExitCode(code) }
             return
         }
-        let driver = Driver(
-            workloads: try selectedWorkloads(), runtimes: try selectedRuntimes(),
+        var driver = Driver(
+            workloads: try selectedWorkloads(), runtimes: Peers.prepare(try selectedRuntimes()),
             threadCounts: try selectedThreads(), reps: reps ?? (quick ? 3 : 5), quick: quick, timeout: timeout)
+        driver.serverCost = serverCost
         let results = driver.run()
         let report = Report(results: results, driver: driver, arguments: Array(CommandLine.arguments.dropFirst()))
         print(report.text())

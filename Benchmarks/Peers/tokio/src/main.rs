@@ -3,7 +3,7 @@
 //! Tokio beside Spindle in the same rounds.
 //!
 //!   spindle-peer-tokio --workload W1 --threads N [--quick]   one RESULT line, as spindle-bench prints
-//!   spindle-peer-tokio --serve W8|W9 --threads N             prints `PORT <n>`, serves until killed
+//!   spindle-peer-tokio --serve W8|W9 --threads N             prints `PORT <n>`, serves until stdin ends
 //!
 //! `--threads 1` is Tokio's `current_thread` runtime (one thread, like Spindle's 1-worker
 //! runtime); more is the multi-thread scheduler with that many workers. W8 is hyper 0.14's
@@ -92,6 +92,11 @@ fn main() {
     .unwrap_or_else(|e| die(&format!("cannot start Tokio: {e}")));
 
     if let Some(server) = serve {
+        // The server ends when its standard input does: when spindle-bench closes it, or dies.
+        std::thread::spawn(|| {
+            let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+            exit(0)
+        });
         match server.as_str() {
             "W8" => runtime.block_on(serve_http()),
             "W9" => runtime.block_on(serve_echo()),
