@@ -74,6 +74,8 @@ struct Driver: Sendable {
     let timeout: Double
     /// `--server-cost`: W8's and W9's children count their server's syscalls (ServerCost.swift).
     var serverCost = false
+    /// `--load-seconds`, passed on to the children.
+    var loadSeconds: Int?
 
     /// Runtime x threads, without single-threaded runtimes at more than one thread, and without
     /// runtimes that none of the selected workloads runs on.
@@ -178,6 +180,7 @@ struct Driver: Sendable {
                        "--runtimes", configuration.runtime.rawValue,
                        "--threads", String(configuration.threads)]
         if quick { command.append("--quick") }
+        if let loadSeconds { command += ["--load-seconds", String(loadSeconds)] }
         let cores = ProcessInfo.processInfo.activeProcessorCount
         if configuration.runtime == .swiftDefault && configuration.threads < cores {
             command = ["/usr/bin/taskset", "-c", "0-\(configuration.threads - 1)"] + command

@@ -38,22 +38,24 @@ enum Peers {
     static func prepare(_ runtimes: [RuntimeKind]) -> [RuntimeKind] {
         guard runtimes.contains(where: \.isPeer) else { return runtimes }
         let script = benchmarksFolder + "/Scripts/build-peers.sh"
+        // Whether a missing binary still needs saying (the script says why it skipped one).
+        var unexplained = true
         if ProcessInfo.processInfo.environment["SPINDLE_BENCH_PEERS_DIR"] != nil {
             // Prebuilt elsewhere: nothing to build.
         } else if FileManager.default.isExecutableFile(atPath: script) {
             if let outcome = try? ChildProcess.run(
                 [script, directory], environment: ProcessInfo.processInfo.environment, timeout: 1200) {
                 for line in outcome.output.split(separator: "\n") { printError(String(line)) }
+                unexplained = false
             } else {
                 printError("skipped Tokio and Go peers: \(script) did not run")
+                unexplained = false
             }
-        } else {
-            printError("skipped Tokio and Go peers: no \(script) (SPINDLE_BENCH_PEERS_DIR names prebuilt ones)")
         }
         return runtimes.filter { runtime in
             guard runtime.isPeer else { return true }
             if binary(runtime) == nil {
-                printError("\(runtime.rawValue): no binary in \(directory); not measured")
+                if unexplained { printError("skipped \(runtime.rawValue): no binary in \(directory)") }
                 return false
             }
             return true

@@ -28,7 +28,8 @@ struct Report {
         let cap = driver.reps > Driver.longRunReps
             ? " (at most \(Driver.longRunReps) where the first took over \(Int(Driver.longRunSeconds)) s)" : ""
         let runs = driver.reps == 1 ? "1 run" : "\(driver.reps) runs"
-        return "\(driver.quick ? "quick" : "full") sizes, \(runs) per measurement\(cap), "
+        let load = driver.loadSeconds.map { ", \($0) s of W8/W9 load" } ?? ""
+        return "\(driver.quick ? "quick" : "full") sizes\(load), \(runs) per measurement\(cap), "
             + "median shown, \(seconds) s in all"
     }
 
