@@ -22,9 +22,12 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
+        // W9's load client, in C on epoll so that it runs on none of the runtimes it loads.
+        .target(name: "EchoLoad"),
         .executableTarget(
             name: "spindle-bench",
             dependencies: [
+                "EchoLoad",
                 .product(name: "Spindle", package: "Spindle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -5,7 +5,8 @@
 #
 #   Benchmarks/Scripts/interleaved.sh W9 2 "spindle swift-nio" [rounds] [metric]
 #
-# Runs `spindle-bench --child --quick` (build it first: swift build -c release in Benchmarks/).
+# Runs `spindle-bench --child --quick` (build it first: swift build -c release in Benchmarks/;
+# SPINDLE_BENCH names another build). tokio and go work too once Scripts/build-peers.sh has run.
 # Environment variables are passed through, e.g. GLIBC_TUNABLES for every runtime.
 set -euo pipefail
 workload=${1:?workload, e.g. W9}
@@ -13,7 +14,7 @@ threads=${2:?thread count}
 runtimes=${3:?runtimes, the baseline last}
 rounds=${4:-5}
 metric=${5:-msgs_per_s}
-bench="$(dirname "$0")/../.build/release/spindle-bench"
+bench="${SPINDLE_BENCH:-$(dirname "$0")/../.build/release/spindle-bench}"
 baseline=${runtimes##* }
 for round in $(seq 1 "$rounds"); do
     declare -A value=()

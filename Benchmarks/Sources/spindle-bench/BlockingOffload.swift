@@ -29,7 +29,8 @@ enum BlockingOffload {
             case .spindle, .eventloop, .hummingbirdSpindle: self = .toThread
             case .swiftDefault: self = .dispatchUtility
             case .swiftNIO, .hummingbird: self = .nioThreadPool
-            case .floor: self = .sharedPool
+            // Tokio and Go never get here: W10 does not run on the peers (Catalog.swift).
+            case .floor, .tokio, .go: self = .sharedPool
             }
         }
 

@@ -13,12 +13,19 @@ enum RuntimeKind: String, CaseIterable, Sendable {
     /// The same Hummingbird application served by SpindleHTTP on a Spindle runtime
     /// (Integrations/HummingbirdSpindle); only W8 runs on it.
     case hummingbirdSpindle = "hummingbird-spindle"
+    /// Tokio 1.x (hyper 0.14 for W8): Benchmarks/Peers/tokio, a process of its own.
+    case tokio
+    /// Go's runtime and standard library: Benchmarks/Peers/go, a process of its own.
+    case go
 
     /// Runtimes with exactly one thread are measured only at threads = 1.
     var isSingleThreaded: Bool { self == .eventloop || self == .floor }
 
     /// The HTTP frameworks, which only W8 runs on.
     var isHTTPFramework: Bool { self == .hummingbird || self == .hummingbirdSpindle }
+
+    /// The runtimes outside Swift (Peers.swift): their workloads run in their own binaries.
+    var isPeer: Bool { self == .tokio || self == .go }
 }
 
 /// A workload of shared/workloads.md. The raw value is the id printed in RESULT lines.
@@ -81,13 +88,15 @@ enum WorkloadID: String, CaseIterable, Sendable {
     }
 
     /// Whether the workload has an implementation on `runtime`. The servers of W8 and W9 exist
-    /// for Spindle and for the peer they are compared with; W7 skips floor, whose executor has
-    /// no timers of its own (its sleeps would measure Dispatch's).
+    /// for Spindle, for the Swift peer they are compared with, and for Tokio and Go; W7 skips
+    /// floor, whose executor has no timers of its own (its sleeps would measure Dispatch's);
+    /// Tokio and Go have no W10 or W11.
     func runs(on runtime: RuntimeKind) -> Bool {
         switch self {
         case .w7: runtime != .floor && !runtime.isHTTPFramework
-        case .w8: runtime == .spindle || runtime == .eventloop || runtime.isHTTPFramework
-        case .w9: runtime == .spindle || runtime == .eventloop || runtime == .swiftNIO
+        case .w8: runtime == .spindle || runtime == .eventloop || runtime.isHTTPFramework || runtime.isPeer
+        case .w9: runtime == .spindle || runtime == .eventloop || runtime == .swiftNIO || runtime.isPeer
+        case .w10, .w11: !runtime.isHTTPFramework && !runtime.isPeer
         default: !runtime.isHTTPFramework
         }
     }

@@ -16,6 +16,8 @@ struct Chart {
         .floor: ["#c49bd6"],
         .hummingbird: ["#e89bb5", "#b03a6a"],
         .hummingbirdSpindle: ["#9bd6d0", "#2a8a80"],
+        .tokio: ["#e8a08f", "#a83a1f"],
+        .go: ["#8fd6e8", "#1f8aa8"],
     ]
 
     /// Configurations drawn as bars: those measured in some workload whose baseline (the 1x

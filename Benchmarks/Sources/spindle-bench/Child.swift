@@ -16,11 +16,22 @@ struct Child {
     let workload: WorkloadID
     let threads: Int
     let sizes: Sizes
+    /// Whether `sizes` are the quick ones (a peer's binary is told so).
+    let quick: Bool
 
     /// Returns the process exit status.
     func run() -> Int32 {
         if runtime.isSingleThreaded && threads != 1 {
             return fail("\(runtime.rawValue) is single-threaded; it runs only with --threads 1")
+        }
+        if runtime.isPeer && workload != .w8 && workload != .w9 {
+            // The driver runs a peer's W1-W7 binary directly; `--child` (Scripts/interleaved.sh)
+            // passes its RESULT line on.
+            guard let command = Peers.workloadCommand(runtime, workload, threads: threads, quick: quick),
+                  let outcome = try? ChildProcess.run(command, environment: [:], timeout: 600)
+            else { return fail("no \(runtime.rawValue) binary in \(Peers.directory)") }
+            print(outcome.output, terminator: "")
+            return outcome.status
         }
         if runtime == .swiftNIO {
             // Must precede every other use of Swift concurrency in the process. The loop count
@@ -88,7 +99,7 @@ struct Host: Sendable {
             let floor = FloorExecutor()
             executor = floor
             stop = { floor.shutdown() }
-        case .swiftDefault, .swiftNIO, .hummingbird:
+        case .swiftDefault, .swiftNIO, .hummingbird, .tokio, .go:
             executor = nil
             stop = {}
         }

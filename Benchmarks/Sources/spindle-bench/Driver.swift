@@ -72,6 +72,10 @@ struct Driver: Sendable {
     let reps: Int
     let quick: Bool
     let timeout: Double
+    /// `--server-cost`: W8's and W9's children count their server's syscalls (ServerCost.swift).
+    var serverCost = false
+    /// `--load-seconds`, passed on to the children.
+    var loadSeconds: Int?
 
     /// Runtime x threads, without single-threaded runtimes at more than one thread, and without
     /// runtimes that none of the selected workloads runs on.
@@ -162,15 +166,21 @@ struct Driver: Sendable {
         return outcome.seconds
     }
 
-    /// Re-executes this binary in child mode; swift-default's width is set with taskset,
-    /// because libdispatch has no knob for its number of threads.
+    /// Re-executes this binary in child mode (a peer's W1-W7: runs the peer's binary);
+    /// swift-default's width is set with taskset, because libdispatch has no knob for its
+    /// number of threads.
     private func childCommand(_ key: ResultKey) -> [String] {
         let configuration = key.configuration
+        if configuration.runtime.isPeer, key.workload != .w8, key.workload != .w9,
+           let command = Peers.workloadCommand(configuration.runtime, key.workload, threads: configuration.threads, quick: quick) {
+            return command
+        }
         var command = [ChildProcess.currentExecutable, "--child",
                        "--workloads", key.workload.rawValue,
                        "--runtimes", configuration.runtime.rawValue,
                        "--threads", String(configuration.threads)]
         if quick { command.append("--quick") }
+        if let loadSeconds { command += ["--load-seconds", String(loadSeconds)] }
         let cores = ProcessInfo.processInfo.activeProcessorCount
         if configuration.runtime == .swiftDefault && configuration.threads < cores {
             command = ["/usr/bin/taskset", "-c", "0-\(configuration.threads - 1)"] + command
@@ -180,6 +190,7 @@ struct Driver: Sendable {
 
     private func childEnvironment(_ key: ResultKey) -> [String: String] {
         var environment = ProcessInfo.processInfo.environment
+        if serverCost { environment[ServerCost.variable] = "1" }
         switch key.configuration.runtime {
         case .swiftNIO:
             environment["NIO_SINGLETON_GROUP_LOOP_COUNT"] = String(key.configuration.threads)

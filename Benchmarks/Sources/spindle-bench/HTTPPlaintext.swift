@@ -53,6 +53,8 @@ enum HTTPPlaintext {
             return try await runHummingbird(seconds: seconds)
         case .hummingbirdSpindle:
             return try await runHummingbirdSpindle(seconds: seconds)
+        case .tokio, .go:
+            return try await Peers.serve(context, workload: .w8)
         default:
             throw WorkloadFailure(description: "W8 has no server on \(context.runtime.rawValue)")
         }

@@ -6,6 +6,7 @@
 
 import Dispatch
 import Foundation
+import Glibc
 
 enum LoadGenerator {
     /// Extra seconds a load process may take beyond its nominal duration before it is killed.
@@ -13,53 +14,60 @@ enum LoadGenerator {
 
     private static let waiter = DispatchQueue(label: "spindle-bench.load")
 
-    /// W8: `wrk -t1 -c64 -d<seconds>s --latency` against `GET <path>` on 127.0.0.1:`port`.
-    static func wrk(port: Int, seconds: Int, path: String = "/") async throws -> [Metric] {
-        let output = try await run(
+    /// W8: `wrk -t1 -c64 -d<seconds>s --latency` against `GET <path>` on 127.0.0.1:`port`,
+    /// and what the server (process `server`) cost per request meanwhile (ServerCost.swift).
+    static func wrk(port: Int, seconds: Int, path: String = "/", server: pid_t = getpid()) async throws -> [Metric] {
+        let (output, cost) = try await run(
             [wrkPath, "-t1", "-c64", "-d\(seconds)s", "--latency", "http://127.0.0.1:\(port)\(path)"],
-            timeout: Double(seconds) + slack)
-        return try parseWrk(output)
+            timeout: Double(seconds) + slack, server: server, messages: wrkRequests)
+        return try parseWrk(output) + cost
     }
 
-    /// W9: the echo client of EchoClient.swift, 64 connections for `seconds`.
-    /// Also reports the server's CPU time per round trip (server_cpu_us_per_msg): this
-    /// process's CPU time while the client ran (the client is another process), over the
-    /// client's round trips. On 2 cores shared with the client, msgs_per_s depends on what
-    /// both sides cost; this says what the server costs.
-    static func echoClient(port: Int, seconds: Int) async throws -> [Metric] {
-        let cpuAtStart = processCPUSeconds()
-        let output = try await run(
+    /// W9: the echo client of EchoClient.swift, 64 connections for `seconds`, and what the
+    /// server (process `server`) cost per round trip meanwhile (ServerCost.swift). On 2 cores
+    /// shared with the client, msgs_per_s depends on what both sides cost; the cost metrics say
+    /// what the server's share is.
+    static func echoClient(port: Int, seconds: Int, server: pid_t = getpid()) async throws -> [Metric] {
+        let (output, cost) = try await run(
             [ChildProcess.currentExecutable, "--echo-client", String(port), "--echo-seconds", String(seconds)],
-            timeout: Double(seconds) + slack)
-        let serverCPU = processCPUSeconds() - cpuAtStart
-        var metrics = try EchoClient.parseReport(output)
-        if let rate = metrics.first, let seconds = EchoClient.reportedSeconds(output) {
-            metrics.append(Metric(name: "server_cpu_us_per_msg", value: serverCPU * 1e6 / (rate.value * seconds)))
-        }
-        return metrics
+            timeout: Double(seconds) + slack, server: server, messages: EchoClient.reportedRoundTrips)
+        return try EchoClient.parseReport(output) + cost
     }
 
-    /// Runs `command` to completion and returns its standard output; throws if it fails or
-    /// outlives `timeout` seconds.
-    static func run(_ command: [String], timeout: Double) async throws -> String {
+    /// Runs `work` on the waiter's Dispatch thread, never on a thread of the runtime under test.
+    static func onWaiter<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            waiter.async {
-                do {
-                    let outcome = try ChildProcess.run(
-                        command, environment: ProcessInfo.processInfo.environment, timeout: timeout)
-                    let name = (command[0] as NSString).lastPathComponent
-                    if outcome.timedOut {
-                        throw WorkloadFailure(description: "\(name) killed after \(Int(timeout)) s")
-                    }
-                    if outcome.status != 0 {
-                        throw WorkloadFailure(description: "\(name) exited with status \(outcome.status)")
-                    }
-                    continuation.resume(returning: outcome.output)
-                } catch {
-                    continuation.resume(throwing: error)
-                }
-            }
+            waiter.async { continuation.resume(with: Result { try work() }) }
         }
+    }
+
+    /// Runs `command` to completion and returns its standard output, with the cost per message
+    /// of process `server` meanwhile (`messages` reads the count from the output); throws if
+    /// the command fails or outlives `timeout` seconds.
+    static func run(
+        _ command: [String], timeout: Double, server: pid_t,
+        messages: @escaping @Sendable (String) -> Double?
+    ) async throws -> (output: String, cost: [Metric]) {
+        try await onWaiter {
+            let window = ServerCost.Window.start(pid: server)
+            let outcome = try ChildProcess.run(
+                command, environment: ProcessInfo.processInfo.environment, timeout: timeout)
+            let cost = window.finish(messages: messages(outcome.output) ?? 0)
+            let name = (command[0] as NSString).lastPathComponent
+            if outcome.timedOut {
+                throw WorkloadFailure(description: "\(name) killed after \(Int(timeout)) s")
+            }
+            if outcome.status != 0 {
+                throw WorkloadFailure(description: "\(name) exited with status \(outcome.status)")
+            }
+            return (outcome.output, cost)
+        }
+    }
+
+    /// wrk's count of completed requests ("123456 requests in 10.00s, ...").
+    static func wrkRequests(_ output: String) -> Double? {
+        output.split(separator: "\n").first { $0.contains("requests in") }
+            .flatMap { $0.split(separator: " ").first }.flatMap { Double($0) }
     }
 
     /// `wrk` from PATH, else /usr/bin/wrk (where Debian installs it).

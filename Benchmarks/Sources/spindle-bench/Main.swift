@@ -9,7 +9,7 @@ import ArgumentParser
 struct SpindleBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spindle-bench",
-        abstract: "Compare Spindle with Swift's default executor, SwiftNIO, Hummingbird and a trivial executor.",
+        abstract: "Compare Spindle with Swift's default executor, SwiftNIO, Hummingbird, a trivial executor, Tokio and Go.",
         discussion: """
             Each measurement runs in a fresh child process. Ratios compare a runtime with the \
             workload's baseline at the same thread count (swift-default; hummingbird for W8, \
@@ -19,7 +19,7 @@ struct SpindleBench: ParsableCommand {
     @Option(help: "Comma-separated workload ids (W1,W2,W3,W4,W5,W6,W7,W8,W9,W10,W11).")
     var workloads = WorkloadID.allCases.map(\.rawValue).joined(separator: ",")
 
-    @Option(help: "Comma-separated runtimes (spindle,eventloop,swift-default,swift-nio,floor,hummingbird,hummingbird-spindle).")
+    @Option(help: "Comma-separated runtimes (spindle,eventloop,swift-default,swift-nio,floor,hummingbird,hummingbird-spindle,tokio,go).")
     var runtimes = RuntimeKind.allCases.map(\.rawValue).joined(separator: ",")
 
     @Option(help: "Comma-separated thread counts. eventloop and floor run only at 1.")
@@ -40,6 +40,12 @@ struct SpindleBench: ParsableCommand {
     @Option(help: "Seconds before a child process is killed and reported as failed.")
     var timeout: Double = 120
 
+    @Option(help: "W8 and W9: seconds of load per run (default: 10, or 2 with --quick).")
+    var loadSeconds: Int?
+
+    @Flag(help: "W8 and W9: also count each server's syscalls per message with perf stat (slows the servers a little).")
+    var serverCost = false
+
     @Flag(help: .hidden)
     var child = false
 
@@ -58,6 +64,7 @@ struct SpindleBench: ParsableCommand {
         let counts = try selectedThreads()
         if let reps, reps < 1 { throw ValidationError("--reps must be at least 1") }
         if timeout <= 0 { throw ValidationError("--timeout must be positive") }
+        if let loadSeconds, loadSeconds < 1 { throw ValidationError("--load-seconds must be at least 1") }
         if child {
             guard try selectedWorkloads().count == 1, try selectedRuntimes().count == 1, counts.count == 1
             else { throw ValidationError("--child takes exactly one workload, runtime and thread count") }
@@ -73,20 +80,23 @@ struct SpindleBench: ParsableCommand {
             print("iterations per ms: \(CPUWork.calibrate()) (compiled in: \(CPUWork.iterationsPerMillisecond))")
             return
         }
-        let sizes = quick ? Sizes.quick : Sizes.full
+        var sizes = quick ? Sizes.quick : Sizes.full
+        if let loadSeconds { sizes.loadSeconds = loadSeconds }
         if child {
             // Nothing may touch Swift concurrency before this call: it may install SwiftNIO as
             // the process's global executor, which has to happen before the first task.
             let code = Child(
                 runtime: try selectedRuntimes()[0], workload: try selectedWorkloads()[0],
-                threads: try selectedThreads()[0], sizes: sizes
+                threads: try selectedThreads()[0], sizes: sizes, quick: quick
             ).run()
             if code != 0 { throw ExitCode(code) }
             return
         }
-        let driver = Driver(
-            workloads: try selectedWorkloads(), runtimes: try selectedRuntimes(),
+        var driver = Driver(
+            workloads: try selectedWorkloads(), runtimes: Peers.prepare(try selectedRuntimes()),
             threadCounts: try selectedThreads(), reps: reps ?? (quick ? 3 : 5), quick: quick, timeout: timeout)
+        driver.serverCost = serverCost
+        driver.loadSeconds = loadSeconds
         let results = driver.run()
         let report = Report(results: results, driver: driver, arguments: Array(CommandLine.arguments.dropFirst()))
         print(report.text())

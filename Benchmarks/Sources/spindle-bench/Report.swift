@@ -28,7 +28,8 @@ struct Report {
         let cap = driver.reps > Driver.longRunReps
             ? " (at most \(Driver.longRunReps) where the first took over \(Int(Driver.longRunSeconds)) s)" : ""
         let runs = driver.reps == 1 ? "1 run" : "\(driver.reps) runs"
-        return "\(driver.quick ? "quick" : "full") sizes, \(runs) per measurement\(cap), "
+        let load = driver.loadSeconds.map { ", \($0) s of W8/W9 load" } ?? ""
+        return "\(driver.quick ? "quick" : "full") sizes\(load), \(runs) per measurement\(cap), "
             + "median shown, \(seconds) s in all"
     }
 
@@ -49,6 +50,11 @@ struct Report {
         if !speedups.isEmpty {
             lines.append("")
             lines.append(contentsOf: speedups)
+        }
+        let cost = costLines()
+        if !cost.isEmpty {
+            lines.append("")
+            lines.append(contentsOf: cost)
         }
         lines.append("")
         lines.append("Median RESULT lines:")
@@ -119,6 +125,43 @@ struct Report {
         return order.map { "\($0.rawValue) (\(ids[$0]!.joined(separator: ", ")))" }.joined(separator: ", ")
     }
 
+    /// W8's and W9's servers, per message (request or round trip; medians over the runs):
+    /// CPU time, the cores that makes at the measured rate, context switches, and with
+    /// `--server-cost` syscalls (the total and the most frequent), as a Markdown table.
+    func costLines() -> [String] {
+        var lines: [String] = []
+        for workload in driver.workloads where workload == .w8 || workload == .w9 {
+            let keys = driver.configurations(for: workload).map { ResultKey(workload: workload, configuration: $0) }
+                .filter { results.median($0, "server_cpu_us_per_msg") != nil }
+            if keys.isEmpty { continue }
+            let client = workload == .w9 ? " client CPU µs/msg |" : ""
+            if !lines.isEmpty { lines.append("") }
+            lines.append("\(workload.rawValue) \(workload.name), per \(workload == .w8 ? "request" : "round trip"):")
+            lines.append("")
+            lines.append("| server | threads | \(workload.metric) | server CPU µs/msg | server cores | context switches/msg "
+                + "| syscalls/msg | most frequent syscalls per msg |\(client)")
+            lines.append("|---|---:|---:|---:|---:|---:|---:|---|" + (client.isEmpty ? "" : "---:|"))
+            for key in keys {
+                func median(_ metric: String, _ format: String) -> String {
+                    results.median(key, metric).map { String(format: format, $0) } ?? "-"
+                }
+                let rate = results.median(key, workload.metric) ?? 0
+                let cores = (results.median(key, "server_cpu_us_per_msg") ?? 0) * rate / 1e6
+                let names = Set((results.samples[key] ?? []).flatMap(\.keys)).filter { $0.hasPrefix("sys_") }
+                let top = names.compactMap { name in results.median(key, name).map { (name, $0) } }
+                    .sorted { $0.1 > $1.1 }.prefix(4)
+                    .map { "\($0.0.dropFirst(4).dropLast(8)) \(String(format: "%.2f", $0.1))" }
+                var row = "| \(key.configuration.runtime.rawValue) | \(key.configuration.threads) | \(number(rate)) "
+                    + "| \(median("server_cpu_us_per_msg", "%.2f")) | \(String(format: "%.2f", cores)) "
+                    + "| \(median("server_csw_per_msg", "%.3f")) | \(median("server_syscalls_per_msg", "%.2f")) "
+                    + "| \(top.isEmpty ? "-" : top.joined(separator: ", ")) |"
+                if !client.isEmpty { row += " \(median("client_cpu_us_per_msg", "%.2f")) |" }
+                lines.append(row)
+            }
+        }
+        return lines
+    }
+
     func medianLines() -> [String] {
         driver.workloads.flatMap { workload in
             driver.configurations(for: workload).compactMap { results.medianLine(ResultKey(workload: workload, configuration: $0)) }
@@ -180,6 +223,13 @@ struct Report {
                 }
                 lines.append("| " + cells.joined(separator: " | ") + " |")
             }
+        }
+        let cost = costLines()
+        if !cost.isEmpty {
+            lines.append("")
+            lines.append("## Cost per message")
+            lines.append("")
+            lines.append(contentsOf: cost)
         }
         lines.append("")
         lines.append("## Median RESULT lines")

@@ -2,7 +2,7 @@
 // EchoClient.swift, a separate process with 64 connections each doing 64-byte round trips.
 // Metric: msgs_per_s, round trips per second over all connections.
 //
-// Two servers:
+// Two servers here (Tokio's and Go's are in Benchmarks/Peers; Peers.swift runs them):
 // - spindle / eventloop: per connection, `read(into:)` what has arrived (one array reused for
 //   every read) and `write` it back, until the
 //   peer closes (SpindleServer.swift for the accept loop).
@@ -25,6 +25,8 @@ enum TCPEcho {
             }
         case .swiftNIO:
             return try await runNIO(seconds: seconds)
+        case .tokio, .go:
+            return try await Peers.serve(context, workload: .w9)
         default:
             throw WorkloadFailure(description: "W9 has no server on \(context.runtime.rawValue)")
         }

@@ -1,0 +1,3 @@
+module spindle/benchmarks/peers/go
+
+go 1.19
