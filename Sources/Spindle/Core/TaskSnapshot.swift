@@ -58,6 +58,9 @@ public struct TaskSnapshot: Sendable, CustomStringConvertible {
         case timeout(remaining: Duration)
         /// `toThread` or `runInExecutor`: a job on (or queued for) a blocking pool's thread.
         case blockingJob
+        /// A ``SpindleChannel``'s `send` waiting for room (`isSend`) or `receive` waiting for an
+        /// element; `channel` is the channel's address, the same for every task waiting on it.
+        case channel(isSend: Bool, channel: UInt)
 
         public var description: String {
             switch self {
@@ -65,6 +68,8 @@ public struct TaskSnapshot: Sendable, CustomStringConvertible {
             case .sleep(let remaining): return "sleep (\(Self.format(remaining)) left)"
             case .timeout(let remaining): return "withTimeout (\(Self.format(remaining)) left)"
             case .blockingJob: return "blocking-pool job"
+            case .channel(let isSend, let channel):
+                return "channel \(isSend ? "send" : "receive") (channel 0x\(String(channel, radix: 16)))"
             }
         }
 
@@ -75,9 +80,6 @@ public struct TaskSnapshot: Sendable, CustomStringConvertible {
                 ? "\((milliseconds / 100).rounded() / 10) s" : "\(milliseconds.rounded()) ms"
         }
 
-        static func format(_ channel: ObjectIdentifier) -> String {
-            "0x" + String(UInt(bitPattern: channel), radix: 16)
-        }
     }
 
     public var description: String {
@@ -140,6 +142,10 @@ extension TaskSnapshot.Wait {
             self = .timeout(remaining: remaining())
         case .blockingJob:
             self = .blockingJob
+        case .channelSend:
+            self = .channel(isSend: true, channel: UInt(detail))
+        case .channelReceive:
+            self = .channel(isSend: false, channel: UInt(detail))
         }
     }
 }

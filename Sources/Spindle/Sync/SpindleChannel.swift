@@ -76,7 +76,10 @@ public final class SpindleChannel<Element: Sendable>: Sendable, AsyncSequence {
             break
         }
         let id = state.withLock { $0.makeID() }
-        try await withTaskCancellationHandler {
+        // For the task dump (Support/TaskActivity.swift); cleared once the send resumes.
+        let record = SpawnedTaskRecord.noteSuspending(on: TaskWait.channel(self, isSend: true))
+        defer { record?.resumed() }
+        try await _unsafeInheritExecutor_withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
                 // Decide again under the lock: a receiver or close may have come in between.
                 let action = state.withLock {
@@ -118,7 +121,9 @@ public final class SpindleChannel<Element: Sendable>: Sendable, AsyncSequence {
             break
         }
         let id = state.withLock { $0.makeID() }
-        return try await withTaskCancellationHandler {
+        let record = SpawnedTaskRecord.noteSuspending(on: TaskWait.channel(self, isSend: false))
+        defer { record?.resumed() }
+        return try await _unsafeInheritExecutor_withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Element?, any Error>) in
                 let action = state.withLock {
                     $0.receive(registering: (id, continuation), isCancelled: Task.isCancelled)

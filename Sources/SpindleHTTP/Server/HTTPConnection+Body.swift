@@ -50,7 +50,7 @@ extension HTTPConnection {
     }
 
     /// Hands the next body bytes (at most `maxBytes`) to `deliver`; false at the end of the body.
-    func readBody(maxBytes: Int, _ deliver: (UnsafeRawBufferPointer) -> Void) async throws -> Bool {
+    nonisolated(nonsending) func readBody(maxBytes: Int, _ deliver: (UnsafeRawBufferPointer) -> Void) async throws -> Bool {
         while true {
             switch request.body {
             case .none, .finished:
@@ -106,7 +106,7 @@ extension HTTPConnection {
     }
 
     /// Reads more of the body from the socket (after answering 100-continue if asked for).
-    private func readBodyBytes() async throws {
+    private nonisolated(nonsending) func readBodyBytes() async throws {
         if request.expectsContinue && !request.continueSent && response.phase == .notStarted {
             request.continueSent = true
             output.append(contentsOf: Self.continueResponse)
@@ -125,7 +125,7 @@ extension HTTPConnection {
 
     /// Reads and drops what the handler left of the body, up to `maxDiscardedBodyBytes`; true
     /// if the connection can go on (the body ended in time).
-    func discardRestOfBody() async throws -> Bool {
+    nonisolated(nonsending) func discardRestOfBody() async throws -> Bool {
         switch request.body {
         case .none, .finished:
             return true

@@ -90,7 +90,7 @@ final class HTTPConnection: @unchecked Sendable {
         }
     }
 
-    private func serveRequests() async throws {
+    private nonisolated(nonsending) func serveRequests() async throws {
         watch.enter(.idle, timeout: configuration.headReadTimeout)
         while true {
             guard try await readHead() else { return }
@@ -134,7 +134,7 @@ final class HTTPConnection: @unchecked Sendable {
 
     /// Reads until a request head is complete (true), or the connection should end quietly:
     /// end of stream, shutdown while idle, a refused head (after its error response).
-    private func readHead() async throws -> Bool {
+    private nonisolated(nonsending) func readHead() async throws -> Bool {
         while true {
             let outcome = receive.withUnsafeBytes { raw in
                 parser.parse(UnsafeRawBufferPointer(rebasing: raw[readIndex...]))
@@ -166,7 +166,7 @@ final class HTTPConnection: @unchecked Sendable {
     }
 
     /// Reads more bytes after the unconsumed ones; false at end of stream.
-    func readMore() async throws -> Bool {
+    nonisolated(nonsending) func readMore() async throws -> Bool {
         if readIndex == receive.count {
             receive.removeAll(keepingCapacity: true)
         } else if readIndex > 0 {
@@ -180,7 +180,7 @@ final class HTTPConnection: @unchecked Sendable {
     }
 
     /// Writes the buffered output (with the write stall deadline).
-    func flush() async throws {
+    nonisolated(nonsending) func flush() async throws {
         guard !output.isEmpty else { return }
         let phase = watch.phase
         watch.enter(.writing, timeout: configuration.writeStallTimeout)
@@ -191,7 +191,7 @@ final class HTTPConnection: @unchecked Sendable {
     }
 
     /// Answers a refused request with its status and closes.
-    func refuse(_ error: HTTPParseError) async throws {
+    nonisolated(nonsending) func refuse(_ error: HTTPParseError) async throws {
         logger.info("HTTP request refused", metadata: ["status": "\(error.status)", "reason": "\(error.kind.rawValue)"])
         request = RequestState()
         appendErrorResponse(status: error.status)
@@ -200,7 +200,7 @@ final class HTTPConnection: @unchecked Sendable {
 
     /// After the handler: answers for a handler that failed or did not respond, finishes the
     /// response and the request body. True if the connection may carry another request.
-    private func complete(_ failure: (any Error)?) async throws -> Bool {
+    private nonisolated(nonsending) func complete(_ failure: (any Error)?) async throws -> Bool {
         if let failure {
             if case .invalidBody(let status, let reason) = (failure as? HTTPServerError)?.kind,
                 response.phase == .notStarted {

@@ -29,14 +29,14 @@ public struct HTTPRequestBody: Sendable, AsyncSequence {
     /// - Throws: ``HTTPServerError`` (`invalidBody` for malformed chunked framing or a body over
     ///   the limit, `truncatedBody`, `requestFinished`, `concurrentUse`), or the connection's
     ///   I/O error.
-    public func read(maxBytes: Int = 16 * 1024) async throws -> [UInt8]? {
+    public nonisolated(nonsending) func read(maxBytes: Int = 16 * 1024) async throws -> [UInt8]? {
         var bytes: [UInt8] = []
         return try await read(into: &bytes, maxBytes: maxBytes) > 0 || !bytes.isEmpty ? bytes : nil
     }
 
     /// Replaces `buffer`'s contents with the next bytes of the body (at most `maxBytes`),
     /// reusing its capacity; returns their count, 0 at the end of the body.
-    public func read(into buffer: inout [UInt8], maxBytes: Int = 16 * 1024) async throws -> Int {
+    public nonisolated(nonsending) func read(into buffer: inout [UInt8], maxBytes: Int = 16 * 1024) async throws -> Int {
         try connection.claim(generation)
         defer { connection.release() }
         buffer.removeAll(keepingCapacity: true)
@@ -47,7 +47,7 @@ public struct HTTPRequestBody: Sendable, AsyncSequence {
     /// The whole body, which must be at most `limit` bytes.
     ///
     /// - Throws: ``HTTPServerError/Kind/bodyTooLarge`` past `limit`, and what `read` throws.
-    public func collect(upTo limit: Int) async throws -> [UInt8] {
+    public nonisolated(nonsending) func collect(upTo limit: Int) async throws -> [UInt8] {
         if let expectedLength, expectedLength > limit { throw HTTPServerError(.bodyTooLarge) }
         var all: [UInt8] = []
         var chunk: [UInt8] = []

@@ -22,7 +22,7 @@ public struct HTTPResponseWriter: Sendable {
     /// Writes the response head.
     ///
     /// - Throws: ``HTTPServerError/Kind/responseAlreadyStarted`` if a head was written.
-    public func writeHead(_ response: HTTPResponse) async throws {
+    public nonisolated(nonsending) func writeHead(_ response: HTTPResponse) async throws {
         try connection.claim(generation)
         defer { connection.release() }
         guard connection.response.phase == .notStarted else { throw HTTPServerError(.responseAlreadyStarted) }
@@ -34,7 +34,7 @@ public struct HTTPResponseWriter: Sendable {
     /// - Throws: ``HTTPServerError/Kind/bodyLengthMismatch`` past the declared Content-Length,
     ///   `responseNotStarted` before the head, `responseAlreadyStarted` after `finish`, and the
     ///   connection's I/O errors (a write stalled past its timeout closes the connection).
-    public func write(_ bytes: some Collection<UInt8>) async throws {
+    public nonisolated(nonsending) func write(_ bytes: some Collection<UInt8>) async throws {
         try connection.claim(generation)
         defer { connection.release() }
         switch connection.response.phase {
@@ -57,7 +57,7 @@ public struct HTTPResponseWriter: Sendable {
     ///
     /// - Throws: ``HTTPServerError/Kind/bodyLengthMismatch`` if fewer bytes than the declared
     ///   Content-Length were written (the connection is then closed after the response).
-    public func finish(trailers: HTTPFields? = nil) async throws {
+    public nonisolated(nonsending) func finish(trailers: HTTPFields? = nil) async throws {
         try connection.claim(generation)
         defer { connection.release() }
         switch connection.response.phase {
@@ -69,7 +69,7 @@ public struct HTTPResponseWriter: Sendable {
 
     /// Writes a whole response: `response` with a Content-Length of `body.count` (unless it
     /// has one), then `body`.
-    public func respond(_ response: HTTPResponse, body: some Collection<UInt8> = [UInt8]()) async throws {
+    public nonisolated(nonsending) func respond(_ response: HTTPResponse, body: some Collection<UInt8> = [UInt8]()) async throws {
         var response = response
         if response.headerFields[.contentLength] == nil {
             response.headerFields[.contentLength] = String(body.count)

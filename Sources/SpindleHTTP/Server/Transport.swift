@@ -6,14 +6,14 @@ enum Transport: Sendable {
     case tcp(TCPStream)
     case unix(UnixStream)
 
-    func read(into buffer: inout [UInt8], maxBytes: Int) async throws -> Int {
+    nonisolated(nonsending) func read(into buffer: inout [UInt8], maxBytes: Int) async throws -> Int {
         switch self {
         case .tcp(let stream): try await stream.read(into: &buffer, maxBytes: maxBytes)
         case .unix(let stream): try await stream.read(into: &buffer, maxBytes: maxBytes)
         }
     }
 
-    func write(_ bytes: [UInt8]) async throws {
+    nonisolated(nonsending) func write(_ bytes: [UInt8]) async throws {
         switch self {
         case .tcp(let stream): try await stream.write(bytes)
         case .unix(let stream): try await stream.write(bytes)

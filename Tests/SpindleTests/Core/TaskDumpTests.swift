@@ -49,8 +49,6 @@ extension SpindleTests {
                 return dump.count == 7 && dump.allSatisfy {
                     if case .suspended = $0.state { return true }
                     if case .running = $0.state { return $0.name == "spinner" }
-                    // SpindleChannel waits are not recorded (see below).
-                    if case .notRunning = $0.state { return $0.name == "receiver" || $0.name == "sender" }
                     return false
                 } && channel.state.withLock { $0.receivers.count } == 1 && full.state.withLock { $0.senders.count } == 1
             }
@@ -61,10 +59,10 @@ extension SpindleTests {
                 return
             }
             #expect(left > .seconds(3500) && left <= .seconds(3600))
-            // SpindleChannel waits are not recorded: the record on Channel's inlined waiting path cost a
-            // ping-pong measurable time (docs/introspection.md); such a task is "not running".
-            #expect(Self.state(of: "receiver", in: dump) == .notRunning)
-            #expect(Self.state(of: "sender", in: dump) == .notRunning)
+            let channelAddress = UInt(bitPattern: ObjectIdentifier(channel))
+            let fullAddress = UInt(bitPattern: ObjectIdentifier(full))
+            #expect(Self.state(of: "receiver", in: dump) == .suspended(.channel(isSend: false, channel: channelAddress)))
+            #expect(Self.state(of: "sender", in: dump) == .suspended(.channel(isSend: true, channel: fullAddress)))
             #expect(Self.state(of: "blocking", in: dump) == .suspended(.blockingJob))
             guard case .suspended(.timeout(let timeoutLeft)) = Self.state(of: "timeout", in: dump) else {
                 Issue.record("timeout: \(dump)")
@@ -81,6 +79,8 @@ extension SpindleTests {
             #expect(text.contains("7 spawned tasks"))
             #expect(text.contains("'reader'") && text.contains("recv on descriptor \(fd)"))
             #expect(text.contains("'spinner'") && text.contains("running on worker"))
+            #expect(text.contains("channel receive (channel 0x\(String(channelAddress, radix: 16)))"))
+            #expect(text.contains("channel send (channel 0x\(String(fullAddress, radix: 16)))"))
             stopSpinning.set()
             release.open()
             for task in tasks { task.cancel() }

@@ -58,12 +58,19 @@ extension SpindleTests {
                     }
                 }
             }
-            let (smallSum, small, smallWall) = try await groupSum(100_000)
-            let (bigSum, big, bigWall) = try await groupSum(1_000_000)
-            #expect(smallSum == 100_000 * 99_999 / 2)
-            #expect(bigSum == 1_000_000 * 999_999 / 2)
-            // Linear would be ~10x; quadratic ~100x.
-            #expect(big / small < 35, "1M children took \(big) s of CPU (\(bigWall)), 100k took \(small) s (\(smallWall))")
+            // Linear would be ~10x; quadratic ~100x. The CPU is the process's, so a thread an
+            // earlier test left running can inflate one measurement: up to three tries, and the
+            // best ratio counts (a quadratic group fails every one).
+            var ratios: [String] = []
+            for _ in 0..<3 {
+                let (smallSum, small, smallWall) = try await groupSum(100_000)
+                let (bigSum, big, bigWall) = try await groupSum(1_000_000)
+                #expect(smallSum == 100_000 * 99_999 / 2)
+                #expect(bigSum == 1_000_000 * 999_999 / 2)
+                ratios.append("1M children took \(big) s of CPU (\(bigWall)), 100k took \(small) s (\(smallWall))")
+                if big / small < 35 { return }
+            }
+            Issue.record("never linear: \(ratios)")
         }
 
         @Test func nestedSpawnsAndStructuredChildrenStayOnRuntimeThreads() async throws {
