@@ -42,7 +42,9 @@ public final class RuntimeMetricsExporter: Sendable {
 
     /// Thrown by the initialisers for an interval that is not positive.
     public struct InvalidInterval: Error, CustomStringConvertible {
+        /// The interval given (zero or negative).
         public let interval: Duration
+        /// "metrics interval must be positive, got ...", for logs.
         public var description: String { "metrics interval must be positive, got \(interval)" }
     }
 

@@ -68,6 +68,8 @@ public struct RuntimeService: Service, CustomStringConvertible {
         self.shutdown = shutdown
     }
 
+    /// What the service runs, for ServiceLifecycle's logs: "RuntimeService(runtime, 4 workers)"
+    /// or "RuntimeService(event loop)".
     public var description: String { name }
 
     /// Waits for graceful shutdown (or cancellation), then shuts the runtime down. Returns its

@@ -80,6 +80,8 @@ public struct TCPServerService: Service, CustomStringConvertible {
     /// Connections accepted since `run` started.
     public var acceptedConnections: Int { counts.accepted.load(ordering: .relaxed) }
 
+    /// The service and its listener's address, for ServiceLifecycle's logs:
+    /// "TCPServerService(127.0.0.1:8080)".
     public var description: String {
         "TCPServerService(\((try? listener.localAddress.description) ?? "closed listener"))"
     }

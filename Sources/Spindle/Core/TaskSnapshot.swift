@@ -21,6 +21,7 @@ public struct TaskSnapshot: Sendable, CustomStringConvertible {
     public let name: String?
     /// Time since `spawn`.
     public let age: Duration
+    /// What the task was doing when the dump looked.
     public let state: State
 
     /// What a task was doing when the dump looked.
@@ -35,6 +36,8 @@ public struct TaskSnapshot: Sendable, CustomStringConvertible {
         /// suspended elsewhere (a child task, a task group, an actor, `Task.sleep`).
         case notRunning
 
+        /// The state as a phrase for the dump: "queued (not started)", "running on worker 2",
+        /// "suspended in sleep (12 ms left)", ...
         public var description: String {
             switch self {
             case .queued: return "queued (not started)"
@@ -62,6 +65,8 @@ public struct TaskSnapshot: Sendable, CustomStringConvertible {
         /// element; `channel` is the channel's address, the same for every task waiting on it.
         case channel(isSend: Bool, channel: UInt)
 
+        /// The wait as a phrase for the dump: "recv on descriptor 7", "sleep (12 ms left)",
+        /// "blocking-pool job", ...
         public var description: String {
             switch self {
             case .io(let operation, let descriptor): return "\(operation) on descriptor \(descriptor)"
@@ -82,6 +87,8 @@ public struct TaskSnapshot: Sendable, CustomStringConvertible {
 
     }
 
+    /// One line of the dump: the id, the name (or "(unnamed)"), the age and the state, as in
+    /// "task 3 'accept', age 1.2 s: suspended in accept on descriptor 5".
     public var description: String {
         let label = name.map { "'\($0)'" } ?? "(unnamed)"
         return "task \(id) \(label), age \(Wait.format(age)): \(state)"

@@ -36,7 +36,9 @@ public final class File: Sendable {
 
     /// How to open a file (the `O_*` flags).
     public struct Options: OptionSet, Sendable {
+        /// The options as bits (Spindle's own, not the `O_*` values).
         public let rawValue: Int32
+        /// The options whose bits are set in `rawValue`.
         public init(rawValue: Int32) { self.rawValue = rawValue }
         /// Open for reading (the default when neither `.read` nor `.write` is given).
         public static let read = Options(rawValue: 1 << 0)

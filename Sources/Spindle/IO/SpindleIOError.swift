@@ -11,8 +11,41 @@ import Glibc
 public struct SpindleIOError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The operation that failed.
     public enum Operation: String, Sendable {
-        case socket, bind, listen, accept, connect, read, write, send, receive, shutdown
-        case open, close, sync, stat, setOption, resolve, address
+        /// Creating a socket (`socket(2)`).
+        case socket
+        /// Binding a socket to a local address (`bind(2)`).
+        case bind
+        /// Marking a socket as listening (`listen(2)`).
+        case listen
+        /// Accepting a connection on a listener.
+        case accept
+        /// Connecting a stream to a peer (including a connect timeout, `ETIMEDOUT`).
+        case connect
+        /// Reading from a stream, file or signal descriptor.
+        case read
+        /// Writing to a stream or file.
+        case write
+        /// Sending a datagram.
+        case send
+        /// Receiving a datagram.
+        case receive
+        /// Shutting down one or both directions of a stream (`shutdown(2)`).
+        case shutdown
+        /// Opening a file.
+        case open
+        /// Closing a descriptor.
+        case close
+        /// Flushing a file to storage (`fsync`).
+        case sync
+        /// Reading a file's metadata (`fstat(2)`).
+        case stat
+        /// Setting a socket option (`setsockopt(2)`).
+        case setOption
+        /// Resolving a host name to an address (`getaddrinfo(3)`).
+        case resolve
+        /// Building or reading a socket address (a port out of range, a Unix path too long,
+        /// `getsockname`/`getpeername`).
+        case address
     }
 
     /// What went wrong.
@@ -38,7 +71,9 @@ public struct SpindleIOError: Error, Sendable, Equatable, CustomStringConvertibl
         case cancelled
     }
 
+    /// The operation that failed.
     public let operation: Operation
+    /// What went wrong; ``Kind/system`` when a system call failed with ``errno``.
     public let kind: Kind
     /// The error number (`ECONNRESET`, `EPIPE`, ...); `EBADF` for ``Kind/closed``, 0 where
     /// no system call failed.
@@ -47,6 +82,8 @@ public struct SpindleIOError: Error, Sendable, Equatable, CustomStringConvertibl
     /// (the peer may have received them; a retry should resume after them). 0 otherwise.
     public let bytesWritten: Int
 
+    /// An error for a system call or io_uring request that failed: `operation` failed with
+    /// `errno` (kind ``Kind/system``, no bytes written).
     public init(_ operation: Operation, errno: Int32) {
         self.init(operation, kind: .system, errno: errno)
     }
@@ -73,6 +110,8 @@ public struct SpindleIOError: Error, Sendable, Equatable, CustomStringConvertibl
     /// Nothing listens at the address (`ECONNREFUSED`).
     public var isConnectionRefused: Bool { errno == ECONNREFUSED }
 
+    /// The operation and what went wrong, for logs: "read failed: Connection reset by peer
+    /// (errno 104)", with how many bytes had been written when there were some.
     public var description: String {
         let what: String
         switch kind {

@@ -112,6 +112,7 @@ public struct SpindleSocketAddress: Sendable, Hashable, CustomStringConvertible 
         return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// The address for logs: "127.0.0.1:8080", "[::1]:8080", or "unix:/path/to/socket".
     public var description: String {
         switch family {
         case AF_INET6: return "[\(host)]:\(port)"
@@ -141,10 +142,12 @@ public struct SpindleSocketAddress: Sendable, Hashable, CustomStringConvertible 
         return SpindleSocketAddress(storage: storage, length: length)
     }
 
+    /// Whether two addresses are the same bytes (family, address and port, or path).
     public static func == (lhs: SpindleSocketAddress, rhs: SpindleSocketAddress) -> Bool {
         lhs.length == rhs.length && lhs.bytes == rhs.bytes
     }
 
+    /// Hashes the address's bytes, consistently with `==`.
     public func hash(into hasher: inout Hasher) { hasher.combine(bytes) }
 
     private var bytes: [UInt8] {

@@ -227,14 +227,20 @@ public final class TCPListener: Sendable {
 
 /// The connections a listener accepts, as an `AsyncSequence`.
 public struct Connections<Stream: Sendable>: AsyncSequence, Sendable {
+    /// An accepted connection (a ``TCPStream`` or a ``UnixStream``).
     public typealias Element = Stream
     let acceptor: Acceptor
     let make: @Sendable (Int32) -> Stream
 
+    /// Accepts the connections one at a time, for `for try await`.
     public struct AsyncIterator: AsyncIteratorProtocol {
         let acceptor: Acceptor
         let make: @Sendable (Int32) -> Stream
 
+        /// Waits for the next connection; `nil` once the listener is closed.
+        ///
+        /// - Throws: ``SpindleIOError`` (operation ``SpindleIOError/Operation/accept``) when
+        ///   accepting fails, or `CancellationError`.
         public mutating func next() async throws -> Stream? {
             do {
                 return make(try await acceptor.next())
@@ -244,6 +250,7 @@ public struct Connections<Stream: Sendable>: AsyncSequence, Sendable {
         }
     }
 
+    /// An iterator over the listener's connections.
     public func makeAsyncIterator() -> AsyncIterator {
         AsyncIterator(acceptor: acceptor, make: make)
     }

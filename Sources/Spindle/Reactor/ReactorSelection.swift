@@ -23,9 +23,12 @@ public enum ReactorChoice: Sendable, Equatable {
 
 /// The I/O reactor a runtime or event loop runs on (see ``RuntimeMetrics/reactor``).
 public enum ReactorBackend: String, Sendable, Equatable, CustomStringConvertible {
+    /// io_uring: submissions and completions on a ring per worker or loop.
     case ioUring = "io_uring"
+    /// epoll with non-blocking sockets (files go through the blocking pool).
     case epoll
 
+    /// The backend's name, as `SPINDLE_REACTOR` spells it: "io_uring" or "epoll".
     public var description: String { rawValue }
 }
 

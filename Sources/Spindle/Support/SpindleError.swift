@@ -22,6 +22,7 @@ public enum SpindleError: Error, Equatable, Sendable, CustomStringConvertible {
     /// a blocking-pool thread inside ``toThread(_:)``): there is no current host to spawn on.
     case notOnSpindle
 
+    /// What went wrong and, where there is one, what to do instead, for logs.
     public var description: String {
         switch self {
         case .invalidWorkerCount(let count):

@@ -161,12 +161,17 @@ public final class SpindleChannel<Element: Sendable>: Sendable, AsyncSequence {
         @inlinable
         init(channel: SpindleChannel) { self.channel = channel }
 
+        /// Receives the oldest element, waiting while the channel is empty; `nil` once the
+        /// channel is closed and drained (see ``SpindleChannel/receive()``).
+        ///
+        /// - Throws: `CancellationError` if the task is cancelled while it waits.
         @inlinable
         public mutating func next() async throws -> Element? {
             try await channel.receive()
         }
     }
 
+    /// An iterator that receives the channel's elements, for `for try await`.
     @inlinable
     public func makeAsyncIterator() -> AsyncIterator {
         AsyncIterator(channel: self)

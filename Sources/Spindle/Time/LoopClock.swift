@@ -46,6 +46,7 @@ public struct LoopClock: Clock, Sendable {
                 : .zero - .nanoseconds(Int64(clamping: nanoseconds - other.nanoseconds))
         }
 
+        /// Whether `lhs` comes before `rhs`.
         public static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.nanoseconds < rhs.nanoseconds }
 
         /// The instant as seconds on the monotonic scale, e.g. `12345.678000000 s`.

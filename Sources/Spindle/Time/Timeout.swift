@@ -13,7 +13,9 @@
 public struct TimeoutError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The time limit that passed.
     public let duration: Duration
+    /// An error for an operation that did not finish within `duration`.
     public init(duration: Duration) { self.duration = duration }
+    /// "the operation did not finish within 2.0 seconds", for logs.
     public var description: String { "the operation did not finish within \(duration)" }
 }
 

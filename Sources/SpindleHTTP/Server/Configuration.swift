@@ -32,6 +32,7 @@ extension HTTPServer {
         /// to keep the connection; past it the connection is closed after the response.
         public var maxDiscardedBodyBytes = 64 * 1024
 
+        /// The defaults given with each setting; change them by assigning the properties.
         public init() {}
 
         var parserLimits: RequestHeadParser.Limits {

@@ -11,6 +11,7 @@ import HTTPTypes
 /// ``HTTPServer/Configuration/maxDiscardedBodyBytes``; past that the connection is closed).
 /// Valid only during the handler call it was given to; one task at a time.
 public struct HTTPRequestBody: Sendable, AsyncSequence {
+    /// A chunk of the body's bytes, as ``read(maxBytes:)`` returns it.
     public typealias Element = [UInt8]
 
     let connection: HTTPConnection
@@ -68,11 +69,15 @@ public struct HTTPRequestBody: Sendable, AsyncSequence {
         }
     }
 
+    /// Reads the body chunk by chunk, for `for try await`.
     public struct AsyncIterator: AsyncIteratorProtocol {
         let body: HTTPRequestBody
+        /// The next bytes of the body (at most 16 KiB), or nil at its end; throws what
+        /// ``HTTPRequestBody/read(maxBytes:)`` throws.
         public mutating func next() async throws -> [UInt8]? { try await body.read() }
     }
 
+    /// An iterator over the body's chunks as they arrive.
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(body: self) }
 }
 

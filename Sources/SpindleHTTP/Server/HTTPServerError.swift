@@ -1,5 +1,6 @@
 /// An error from a request body or a response writer.
 public struct HTTPServerError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What went wrong.
     public enum Kind: Sendable, Equatable {
         /// The request body is malformed or over the limit; `status` is what the client is told
         /// (400 or 413) if no response was started.
@@ -22,10 +23,13 @@ public struct HTTPServerError: Error, Sendable, Equatable, CustomStringConvertib
         case connectionClosed
     }
 
+    /// What went wrong.
     public let kind: Kind
 
+    /// An error of the given kind.
     public init(_ kind: Kind) { self.kind = kind }
 
+    /// What went wrong, as a sentence for logs.
     public var description: String {
         switch kind {
         case .invalidBody(let status, let reason): "invalid request body (\(status)): \(reason)"
