@@ -52,7 +52,8 @@ public struct TaskSnapshot: Sendable, CustomStringConvertible {
     /// One of Spindle's suspension points.
     public enum Wait: Sendable, Equatable, CustomStringConvertible {
         /// An io_uring request (`operation` is its opcode's name: "recv", "send", "read",
-        /// "accept", ...) on `descriptor`.
+        /// "accept", ...) on `descriptor`; on the epoll backend, a wait for the descriptor to
+        /// become readable or writable ("epoll wait for readable", "epoll wait for writable").
         case io(operation: String, descriptor: Int32)
         /// `Spindle.sleep`, with the time left when the dump looked (negative once overdue).
         case sleep(remaining: Duration)
@@ -153,6 +154,10 @@ extension TaskSnapshot.Wait {
             self = .channel(isSend: true, channel: UInt(detail))
         case .channelReceive:
             self = .channel(isSend: false, channel: UInt(detail))
+        case .readiness:
+            self = .io(
+                operation: detail >> 32 & 1 == 1 ? "epoll wait for writable" : "epoll wait for readable",
+                descriptor: Int32(bitPattern: UInt32(truncatingIfNeeded: detail)))
         }
     }
 }

@@ -64,7 +64,12 @@ enum ReadinessIO {
             if code != EAGAIN && code != EWOULDBLOCK { return -Int(code) }
             let registered = readiness.ensureRegistered()
             if registered != 0 { return -Int(registered) }
-            switch await readiness.wait(interest, after: sequence) {
+            // For the task dump, as an io_uring request records itself (Support/TaskActivity.swift).
+            let record = SpawnedTaskRecord.ofCurrentTask
+            record?.suspending(on: TaskWait.readiness(descriptor: readiness.fd, isWrite: interest == .write))
+            let wakeup = await readiness.wait(interest, after: sequence)
+            record?.resumed()
+            switch wakeup {
             case .ready: continue
             case .cancelled: return -Int(ECANCELED)
             case .closed: return -Int(EBADF)

@@ -98,7 +98,7 @@ enum TaskWait {
     static let detailMask: UInt64 = (1 << 60) - 1
 
     enum Kind: UInt64 {
-        case io = 1, sleep, timeout, blockingJob, channelSend, channelReceive
+        case io = 1, sleep, timeout, blockingJob, channelSend, channelReceive, readiness
     }
 
     static func word(_ kind: Kind, _ detail: UInt64) -> UInt64 {
@@ -118,6 +118,10 @@ enum TaskWait {
 
     /// A job on a blocking pool's thread (or in its queue).
     static let blockingJob = word(.blockingJob, 0)
+    /// An epoll readiness wait on `descriptor`, for reading (`isWrite` false) or writing.
+    static func readiness(descriptor: Int32, isWrite: Bool) -> UInt64 {
+        word(.readiness, (isWrite ? 1 << 32 : 0) | UInt64(UInt32(bitPattern: descriptor)))
+    }
     /// A channel's send or receive waiting, with the channel's address (user-space addresses
     /// fit in the 60 bits).
     @usableFromInline

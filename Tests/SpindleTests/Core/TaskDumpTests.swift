@@ -89,6 +89,29 @@ extension SpindleTests {
             await runtime.shutdown()
         }
 
+        /// On the epoll backend a read waits for readiness, not for an io_uring request: the
+        /// dump names that wait and its descriptor.
+        @Test func theDumpNamesAnEpollReadinessWait() async throws {
+            let runtime = try Runtime(workers: 1, blockedWorkerThreshold: nil, reactor: .epoll)
+            let (client, server) = try await runtime.spawn { try await connectedPair() }.value
+            let reader = try runtime.spawn(name: "reader") { _ = try await server.read() }
+            defer {
+                reader.cancel()
+                client.close()
+                server.close()
+            }
+            let fd = server.core.descriptor.fd
+            let expected = TaskSnapshot.State.suspended(.io(operation: "epoll wait for readable", descriptor: fd))
+            try await eventually("the reader waits for readiness", seconds: 20) {
+                Self.state(of: "reader", in: runtime.taskDump()) == expected
+            }
+            #expect(runtime.formattedTaskDump().contains("epoll wait for readable on descriptor \(fd)"))
+            try await client.write([1])
+            _ = try await bounded(10, "the reader ends") { try await reader.value }
+            #expect(runtime.taskDump().isEmpty)
+            await runtime.shutdown()
+        }
+
         @Test func aChildsWaitIsNotItsParents() async throws {
             let runtime = try Runtime(workers: 2, blockedWorkerThreshold: nil)
             let childWaiting = Flag()
