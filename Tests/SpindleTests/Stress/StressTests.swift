@@ -157,7 +157,16 @@ extension SpindleTests {
             let threadsAfter = procEntries("/proc/self/task")
             #expect(threadsAfter <= threadsBefore + 1, "threads before \(threadsBefore), after \(threadsAfter)")
             // (The process's I/O loop, `spindle-io`, lives for the process once some test used it.)
-            #expect(threads.newThreads(prefix: "spindle").filter { $0 != "spindle-io" }.isEmpty, "\(threadNames())")
+            // A loop thread that its shutdown detached rather than joined (a shutdown on the loop
+            // itself, or one whose thread took over a second to finish) exits on its own a moment
+            // later: wait for that exit, and fail only if a thread stays. Seen once in a fresh
+            // clone's first run: one `spindle-loop` still alive at the check.
+            let lingering = { threads.newThreads(prefix: "spindle").filter { $0 != "spindle-io" } }
+            do {
+                try await eventually("the runtimes' and loops' threads exit", seconds: 10) { lingering().isEmpty }
+            } catch {
+                Issue.record("threads still alive: \(lingering()); all: \(threadNames())")
+            }
         }
     }
 }
