@@ -65,8 +65,8 @@ enum ReadinessIO {
             let registered = readiness.ensureRegistered()
             if registered != 0 { return -Int(registered) }
             // For the task dump, as an io_uring request records itself (Support/TaskActivity.swift).
-            let record = SpawnedTaskRecord.ofCurrentTask
-            record?.suspending(on: TaskWait.readiness(descriptor: readiness.fd, isWrite: interest == .write))
+            let record = SpawnedTaskRecord.noteSuspending(
+                on: TaskWait.readiness(descriptor: readiness.fd, isWrite: interest == .write))
             let wakeup = await readiness.wait(interest, after: sequence)
             record?.resumed()
             switch wakeup {

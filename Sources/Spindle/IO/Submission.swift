@@ -84,7 +84,6 @@ enum IOSubmission {
         return await perform(on: ring, prepare)
     }
 
-    @inline(__always)
     private static nonisolated(nonsending) func perform(
         on ring: Ring, _ prepare: (UnsafeMutablePointer<io_uring_sqe>) -> Void
     ) async -> IOCompletion {

@@ -72,7 +72,7 @@ final class SpawnedTaskRecord: Sendable {
         wait.store(0, ordering: .relaxed)
     }
 
-    /// For the waiting paths of inlinable code (``SpindleChannel``): looks up the calling
+    /// For a waiting path (``SpindleChannel``'s inlinable ones, an epoll readiness wait): looks up the calling
     /// spawned task's record and stores `wait` in it; nil, with nothing stored, for any other
     /// task. Out of line, so that the inlined async frame only keeps the returned reference
     /// across its suspension (an inlined lookup there made a channel ping-pong measurably
